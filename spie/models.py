@@ -24,3 +24,25 @@ __all__ = [
     "Structure",
     "Territory",
 ]
+
+from spie.clocks.models import DelayPolicy  # noqa: E402
+from spie.orientation.models import (  # noqa: E402
+    CasePause,
+    Convocation,
+    Diagnostic,
+    OrientationCase,
+    OrientationDecision,
+    ReferentielVersion,
+    RioSession,
+)
+
+__all__ += [
+    "CasePause",
+    "Convocation",
+    "DelayPolicy",
+    "Diagnostic",
+    "OrientationCase",
+    "OrientationDecision",
+    "ReferentielVersion",
+    "RioSession",
+]
