@@ -136,14 +136,53 @@ def demo_group() -> None:
 @demo_group.command("load")
 @click.option("--persons", default=3000, show_default=True)
 @click.option("--seed", default=42, show_default=True)
+@click.option("--if-empty", is_flag=True, help="Skip quietly when persons already exist.")
 @with_appcontext
-def demo_load(persons: int, seed: int) -> None:
+def demo_load(persons: int, seed: int, if_empty: bool) -> None:
     """Fill an empty database with a fictitious Métropole and print the demo logins."""
-    from spie.demo.generator import DEMO_PASSWORD, load_demo
+    from sqlalchemy import func, select
 
-    with unit_of_work():
-        summary = load_demo(persons=persons, seed=seed)
-    click.echo(json.dumps(summary["counts"], ensure_ascii=False))
+    from spie.db import db
+    from spie.demo.generator import DEMO_PASSWORD, load_demo
+    from spie.persons.models import Person
+
+    if if_empty and db.session.scalar(select(func.count(Person.id))):
+        click.echo("demo data already loaded")
+    else:
+        with unit_of_work():
+            summary = load_demo(persons=persons, seed=seed)
+        click.echo(json.dumps(summary["counts"], ensure_ascii=False))
+    click.echo("")
+    click.echo("spie runs on http://127.0.0.1:5000 — API page: http://127.0.0.1:5000/api/v1/docs")
     click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
-    for role, email in summary["logins"]:
-        click.echo(f"  {role:<20} {email}")
+    for label, email in demo_logins():
+        click.echo(f"  {label:<28} {email}")
+
+
+def demo_logins() -> list[tuple[str, str]]:
+    """One active agent per role, read from the database (works on every later start too)."""
+    from sqlalchemy import func, select
+
+    from spie.agents.models import ROLE_LABELS, Agent, AgentRole
+    from spie.db import db
+
+    from spie.referent.models import ReferentAssignment
+
+    caseload = (
+        select(func.count(ReferentAssignment.id))
+        .where(ReferentAssignment.agent_id == Agent.id, ReferentAssignment.ended_at.is_(None))
+        .scalar_subquery()
+    )
+    logins = []
+    for role, label in ROLE_LABELS.items():
+        # The référent shown is the one with the largest caseload: something to look at.
+        email = db.session.scalar(
+            select(Agent.email)
+            .join(AgentRole, AgentRole.agent_id == Agent.id)
+            .where(AgentRole.role == role, Agent.active_until.is_(None))
+            .order_by(caseload.desc(), Agent.id)
+            .limit(1)
+        )
+        if email:
+            logins.append((label, email))
+    return logins
