@@ -21,7 +21,7 @@ CSRF_EXEMPT_ENDPOINTS = frozenset({"auth_api.login", "auth_api.create_token_with
 
 
 class SpieFlask(Flask):
-    def dispatch_request(self) -> Any:  # type: ignore[override]
+    def dispatch_request(self) -> Any:
         """One commit per request, inside the dispatch so that a failing commit (a constraint
         checked at commit time, the database going away) gets its own problem+json answer."""
         response = self.make_response(super().dispatch_request())
@@ -95,10 +95,18 @@ def _install_request_lifecycle(app: Flask) -> None:
     def _csrf() -> None:
         if request.method not in UNSAFE_METHODS or request.endpoint in CSRF_EXEMPT_ENDPOINTS:
             return
+        if request.routing_exception is not None:
+            return  # nothing will be dispatched: answer 404/405, not a CSRF error
+        from spie.auth.access import access_declaration
         from spie.auth.login import is_bearer_request
 
-        if current_user.is_authenticated and is_bearer_request():
-            return
+        if current_user.is_authenticated:
+            if is_bearer_request():
+                return
+        else:
+            view = app.view_functions.get(request.endpoint or "")
+            if not (view and (access_declaration(view) or {}).get("public")):
+                return  # no credentials: roles_required answers 401 before any work is done
         csrf.protect()
 
     @app.after_request

@@ -55,7 +55,7 @@ def public(view: F) -> F:
 
 
 def current_agent_or_none() -> Agent | None:
-    user = current_user._get_current_object() if current_user else None  # type: ignore[attr-defined]
+    user = current_user._get_current_object() if current_user else None
     if isinstance(user, Agent) and user.is_authenticated:
         return user
     return None

@@ -27,15 +27,14 @@ class ClockKind(enum.StrEnum):
 class DelayPolicy(TimestampMixin, VersionedMixin, Base):
     __tablename__ = "delay_policies"
     __table_args__ = (
-        CheckConstraint(
-            "valid_until IS NULL OR valid_until > valid_from", name="validity_order"
-        ),
+        CheckConstraint("valid_until IS NULL OR valid_until > valid_from", name="validity_order"),
         Index("ix_delay_policies_clock_from", "clock", "valid_from"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     clock: Mapped[ClockKind] = mapped_column(enum_type(ClockKind, "clock_kind"))
-    # Durations as data: "6w" (weeks), "2m" (calendar months), "15d" (days); see spie.clocks.calendar
+    # Durations as data: "6w" (weeks), "2m" (calendar months), "15d" (days);
+    # see spie.clocks.calendar.Duration
     legal_limit: Mapped[str | None] = mapped_column(String(8))
     target: Mapped[str | None] = mapped_column(String(8))
     # Upper bound some clocks may be extended to (social review: 12 months for listed reasons).

@@ -15,7 +15,7 @@ from spie.errors import NotFound
 from spie.persons.models import Household, Person
 
 
-def scoped_persons(agent: Agent) -> Select[tuple[Person]]:
+def scoped_persons(agent: Agent) -> Select[Person]:
     return select(Person).where(persons_visible_to(agent))
 
 
@@ -38,7 +38,7 @@ SORTS = {
 }
 
 
-def list_persons(agent: Agent, filters: dict[str, Any]) -> Select[tuple[Person]]:
+def list_persons(agent: Agent, filters: dict[str, Any]) -> Select[Person]:
     query = scoped_persons(agent).options(selectinload(Person.territory))
     if "public" in filters:
         query = query.where(Person.public == filters["public"])
@@ -49,7 +49,7 @@ def list_persons(agent: Agent, filters: dict[str, Any]) -> Select[tuple[Person]]
     return query.order_by(*SORTS[filters.get("sort", "name")])
 
 
-def search_persons(agent: Agent, criteria: dict[str, Any]) -> Select[tuple[Person]]:
+def search_persons(agent: Agent, criteria: dict[str, Any]) -> Select[Person]:
     from spie.common.nir import normalize_name
 
     query = scoped_persons(agent).options(selectinload(Person.territory))

@@ -20,7 +20,7 @@ blp = Blueprint("agents", __name__, url_prefix="/agents", description="Agents")
 AgentPage = page_schema(AgentSchema, "AgentPage")
 
 
-def _visible_agents() -> Select[tuple[Agent]]:
+def _visible_agents() -> Select[Agent]:
     me = current_agent()
     query = select(Agent)
     if not me.has_role(Role.ADMIN):
