@@ -8,12 +8,13 @@ type and the request id only and answers a generic message.
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 from flask import Flask, Response, g, json, request
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -184,8 +185,12 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(exc: Exception) -> Response:
         if isinstance(exc, HTTPException):  # pragma: no cover - routed above
             return _http(exc)
-        log.exception(
-            "unhandled %s (request %s)", type(exc).__name__, getattr(g, "request_id", "-")
+        # The frames say where it failed; the message is left out, it may carry personal data.
+        log.error(
+            "unhandled %s (request %s)\n%s",
+            type(exc).__name__,
+            getattr(g, "request_id", "-"),
+            "".join(traceback.format_tb(exc.__traceback__)),
         )
         return problem(
             500,

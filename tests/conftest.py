@@ -30,7 +30,9 @@ ON_POSTGRES = bool(TEST_DATABASE_URL)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    database = "PostgreSQL" if TEST_DATABASE_URL else "SQLite (set SPIE_TEST_DATABASE_URL for PostgreSQL)"
+    database = (
+        "PostgreSQL" if TEST_DATABASE_URL else "SQLite (set SPIE_TEST_DATABASE_URL for PostgreSQL)"
+    )
     jobs = "Redis + rq" if TEST_REDIS_URL else "in-process jobs (set SPIE_TEST_REDIS_URL for Redis)"
     return f"spie tests on {database}; {jobs}"
 
@@ -45,7 +47,9 @@ def _worker_database_url(worker_id: str, tmp_path_factory: pytest.TempPathFactor
     name = f"{url.database}_{worker_id}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        exists = connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        exists = connection.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+        )
         if not exists:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
@@ -155,7 +159,11 @@ def session(app: Flask) -> Any:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+    """Each request gets its own session and app context, as in production (see
+    ``tests/isolation.py``); the test's pending work is saved (SAVEPOINT) before each call."""
+    from tests.isolation import IsolatedRequestsClient
+
+    return IsolatedRequestsClient(app, app.response_class, use_cookies=True)
 
 
 @pytest.fixture

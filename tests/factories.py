@@ -76,7 +76,9 @@ class AgentFactory(Base):
 
 
 def fake_nir13(birth_date: dt.date, sex: str, rng: random.Random) -> str:
-    return f"{sex}{birth_date:%y}{birth_date:%m}69{rng.randint(1, 399):03d}{rng.randint(1, 999):03d}"
+    return (
+        f"{sex}{birth_date:%y}{birth_date:%m}69{rng.randint(1, 399):03d}{rng.randint(1, 999):03d}"
+    )
 
 
 class HouseholdFactory(Base):

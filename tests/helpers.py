@@ -22,7 +22,9 @@ class ApiClient:
             self.headers["Authorization"] = f"Bearer {value}"
 
     def _call(self, method: str, url: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
-        return self.client.open(url, method=method, headers={**self.headers, **(headers or {})}, **kw)
+        return self.client.open(
+            url, method=method, headers={**self.headers, **(headers or {})}, **kw
+        )
 
     def get(self, url: str, **kw: Any) -> Any:
         return self._call("GET", url, **kw)

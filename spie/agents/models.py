@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from spie.db import Base, TimestampMixin, VersionedMixin, enum_type
 
 if TYPE_CHECKING:
+    from spie.auth.models import AgentSessionState
     from spie.structures.models import Structure
     from spie.territories.models import Territory
 
@@ -66,15 +67,19 @@ class Agent(TimestampMixin, VersionedMixin, Base):
     caseload_capacity: Mapped[int] = mapped_column(default=0)
     active_from: Mapped[dt.date]
     active_until: Mapped[dt.date | None]
-    last_login_at: Mapped[dt.datetime | None]
 
     structure: Mapped[Structure] = relationship(back_populates="agents")
-    role_rows: Mapped[list[AgentRole]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin"
-    )
+    role_rows: Mapped[list[AgentRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
     territories: Mapped[list[Territory]] = relationship(
         secondary=agent_territories, lazy="selectin"
     )
+    session_state: Mapped[AgentSessionState | None] = relationship(
+        lazy="selectin", cascade="all, delete-orphan"
+    )
+
+    @property
+    def last_login_at(self) -> dt.datetime | None:
+        return self.session_state.last_login_at if self.session_state else None
 
     @property
     def roles(self) -> frozenset[Role]:
@@ -114,6 +119,7 @@ class Agent(TimestampMixin, VersionedMixin, Base):
         return False
 
     def get_id(self) -> str:
-        # The session stores the id and the password-hash fingerprint: a password change
-        # invalidates the other sessions.
-        return f"agent:{self.id}:{(self.password_hash or '')[-12:]}"
+        # The session stores the id and the server-side nonce: rotating the nonce (logout,
+        # password change) voids every session cookie issued before.
+        nonce = self.session_state.nonce if self.session_state else "-"
+        return f"agent:{self.id}:{nonce}"

@@ -37,8 +37,14 @@ class AgentArgs(ma.Schema):
 
 
 class AgentUpdateArgs(AgentArgs):
-    class Meta:
-        partial = True
+    """PATCH: every field optional; a field not sent keeps its value (no ``load_default``).
+
+    marshmallow has no ``Meta.partial`` option: ``partial`` is an argument of the schema.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("partial", True)
+        super().__init__(**kwargs)
 
 
 class AgentListArgs(PaginationArgs):

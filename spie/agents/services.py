@@ -72,13 +72,21 @@ def save_agent(agent: Agent | None, data: dict[str, Any]) -> Agent:
         agent.territories = _territories(territory_ids)
     if password:
         agent.password_hash = hash_password(password)
+        if not creating:
+            from spie.auth.services import rotate_session_nonce
+
+            rotate_session_nonce(agent)  # a new password ends every open session
     if not creating:
         agent.updated_at = utcnow()  # role or territory changes live in other tables: bump version
     db.session.add(agent)
     db.session.flush()
     changed = sorted(data) + [
         name
-        for name, value in (("roles", roles), ("territory_ids", territory_ids), ("password", password))
+        for name, value in (
+            ("roles", roles),
+            ("territory_ids", territory_ids),
+            ("password", password),
+        )
         if value is not None
     ]
     record(
@@ -90,7 +98,9 @@ def save_agent(agent: Agent | None, data: dict[str, Any]) -> Agent:
     return agent
 
 
-def create_admin(email: str, password: str, structure: Structure, first_name: str, last_name: str) -> Agent:
+def create_admin(
+    email: str, password: str, structure: Structure, first_name: str, last_name: str
+) -> Agent:
     return save_agent(
         None,
         {

@@ -6,7 +6,27 @@ roles (``spie.auth.access``) and scopes its queries (``spie.auth.scope``).
 
 from __future__ import annotations
 
+import flask_smorest
 from flask_smorest import Api
+from marshmallow import RAISE
+from webargs.flaskparser import FlaskParser
+
+
+class StrictArgumentsParser(FlaskParser):
+    """Unknown fields are errors in the query string too: webargs' default excludes them
+    there silently (bodies already raise through the schemas' default ``unknown=RAISE``)."""
+
+    # A plain class attribute as in webargs: annotating it ClassVar would not type-check.
+    DEFAULT_UNKNOWN_BY_LOCATION: dict[str, str | None] = {  # noqa: RUF012 - see comment
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": RAISE,
+        "querystring": RAISE,
+    }
+
+
+# ``Blueprint.arguments`` binds the parser when it decorates a view: set it here, before the
+# ``spie.api.v1`` modules (which import this package first) declare theirs.
+flask_smorest.Blueprint.ARGUMENTS_PARSER = StrictArgumentsParser()
 
 
 def register_api(api: Api) -> None:

@@ -1,4 +1,5 @@
-"""Personal API tokens for agents (Bearer), stored as SHA-256 digests only."""
+"""Personal API tokens for agents (Bearer), stored as SHA-256 digests only, and the
+server-side session state that lets a logout or a password change end every session."""
 
 from __future__ import annotations
 
@@ -28,3 +29,17 @@ class ApiToken(Base):
 
     def is_valid(self, now: dt.datetime) -> bool:
         return self.revoked_at is None and now < self.expires_at
+
+
+class AgentSessionState(Base):
+    """Kept apart from the (versioned) agent row: logging in must not bump the agent's ETag."""
+
+    __tablename__ = "agent_session_states"
+
+    agent_id: Mapped[int] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Part of every session cookie; rotated on logout and password change, which voids every
+    # session cookie issued before (signed cookies cannot be revoked otherwise).
+    nonce: Mapped[str] = mapped_column(String(32))
+    last_login_at: Mapped[dt.datetime | None]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from flask import session
 from flask_login import login_user, logout_user
 from sqlalchemy import select
@@ -9,6 +11,7 @@ from sqlalchemy import select
 from spie.agents.models import Agent
 from spie.audit.models import AuditAction
 from spie.audit.service import record
+from spie.auth.models import AgentSessionState
 from spie.auth.passwords import hash_password, needs_rehash, verify_password
 from spie.db import db, utcnow
 
@@ -28,17 +31,30 @@ def authenticate(email: str, password: str) -> Agent | None:
     return agent
 
 
+def rotate_session_nonce(agent: Agent) -> None:
+    """Void every session cookie of ``agent`` issued so far."""
+    if agent.session_state is None:
+        agent.session_state = AgentSessionState(nonce=secrets.token_hex(16))
+    else:
+        agent.session_state.nonce = secrets.token_hex(16)
+
+
 def start_session(agent: Agent) -> None:
     # A fresh session on login: nothing from before authentication survives (fixation).
     session.clear()
+    if agent.session_state is None:
+        rotate_session_nonce(agent)
+    assert agent.session_state is not None
+    agent.session_state.last_login_at = utcnow()
     login_user(agent)
     session.permanent = True
-    agent.last_login_at = utcnow()
     record(AuditAction.LOGIN, "agent", agent.id)
 
 
 def end_session(agent: Agent | None) -> None:
+    """Log out everywhere: the nonce changes, so copies of any session cookie stop working."""
     if agent is not None:
+        rotate_session_nonce(agent)
         record(AuditAction.LOGOUT, "agent", agent.id)
     logout_user()
     session.clear()

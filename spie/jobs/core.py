@@ -81,17 +81,18 @@ def get_redis(app: Flask | None = None) -> Any | None:
 
 def enqueue(job_function: JobFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     run_id = str(uuid.uuid4())
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    redis = get_redis(app)
     run = JobRun(
         id=run_id,
         name=job_function.name,
         queue=job_function.queue,
         status=JobStatus.QUEUED,
         arguments={"args": list(args), "kwargs": kwargs},
-        max_attempts=1 + job_function.retries,
+        # In process nothing retries: one attempt, so a failure reads "failed", not "retrying".
+        max_attempts=1 + job_function.retries if redis is not None else 1,
     )
     db.session.add(run)
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    redis = get_redis(app)
 
     if redis is None:
         on_commit(lambda: _run_inline(job_function.name, run_id, list(args), kwargs))

@@ -150,9 +150,7 @@ class SddPeriod(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    person_id: Mapped[int] = mapped_column(
-        ForeignKey("persons.id", ondelete="CASCADE"), index=True
-    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
     rsa_state: Mapped[str | None] = mapped_column(String(1))
     bound_by_duties: Mapped[bool]
     started_on: Mapped[dt.date]

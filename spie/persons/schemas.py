@@ -63,9 +63,7 @@ class ReferralArgs(ContactArgs):
         required=True,
         validate=ma.validate.Regexp(r"^[0-9][0-9AB][0-9]{3}$", error="Code INSEE invalide."),
     )
-    referral_source = ma.fields.String(
-        required=True, validate=ma.validate.Length(min=2, max=200)
-    )
+    referral_source = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=200))
     referred_on = ma.fields.Date(load_default=None)
 
     @ma.validates("public")

@@ -40,9 +40,7 @@ STRUCTURE_TYPE_LABELS = {
 structure_territories = Table(
     "structure_territories",
     Base.metadata,
-    Column(
-        "structure_id", ForeignKey("structures.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("structure_id", ForeignKey("structures.id", ondelete="CASCADE"), primary_key=True),
     Column("territory_id", ForeignKey("territories.id"), primary_key=True, index=True),
 )
 
@@ -55,9 +53,7 @@ class Structure(TimestampMixin, VersionedMixin, Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     type: Mapped[StructureType] = mapped_column(enum_type(StructureType, "structure_type"))
     siret: Mapped[str | None] = mapped_column(String(14))
-    commune_insee: Mapped[str | None] = mapped_column(
-        ForeignKey("communes.insee_code"), index=True
-    )
+    commune_insee: Mapped[str | None] = mapped_column(ForeignKey("communes.insee_code"), index=True)
     address: Mapped[str | None] = mapped_column(String(300))
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(30))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 
 from spie.api.common import PaginationArgs
@@ -24,8 +26,14 @@ class StructureArgs(ma.Schema):
 
 
 class StructureUpdateArgs(StructureArgs):
-    class Meta:
-        partial = True
+    """PATCH: every field optional; a field not sent keeps its value (no ``load_default``).
+
+    marshmallow has no ``Meta.partial`` option: ``partial`` is an argument of the schema.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("partial", True)
+        super().__init__(**kwargs)
 
 
 class StructureListArgs(PaginationArgs):

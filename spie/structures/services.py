@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from spie.audit.models import AuditAction
 from spie.audit.service import record
-from spie.db import db
+from spie.db import db, utcnow
 from spie.errors import ValidationFailed
 from spie.structures.models import Structure
 from spie.territories.models import Commune, Territory
@@ -42,6 +42,8 @@ def save_structure(structure: Structure | None, data: dict[str, Any]) -> Structu
         setattr(structure, field, value)
     if territory_ids is not None:
         structure.territories = _territories(territory_ids)
+    if not creating:
+        structure.updated_at = utcnow()  # territories live in another table: bump the version
     db.session.add(structure)
     db.session.flush()
     record(

@@ -56,6 +56,11 @@ class NewTokenSchema(TokenSchema):
     token = ma.fields.String(metadata={"description": "Shown once; only a digest is stored."})
 
 
+def _with_value(token: ApiToken, value: str) -> dict[str, Any]:
+    """The token's attributes plus its value, for ``NewTokenSchema`` to dump (once)."""
+    return {**{name: getattr(token, name) for name in TokenSchema().fields}, "token": value}
+
+
 class CsrfSchema(ma.Schema):
     csrf_token = ma.fields.String()
 
@@ -101,7 +106,7 @@ def create_token_with_password(args: dict[str, Any]) -> Any:
         raise Unauthorized("Adresse ou mot de passe incorrect.", code="bad_credentials")
     ttl = dt.timedelta(hours=current_app.config["SPIE_API_TOKEN_TTL_HOURS"])
     token, value = create_api_token(agent, args["name"], ttl)
-    return {**TokenSchema().dump(token), "token": value}, 201
+    return _with_value(token, value), 201
 
 
 @blp.route("/logout", methods=["POST"])
@@ -134,7 +139,7 @@ def list_tokens() -> Any:
 def create_token(args: dict[str, Any]) -> Any:
     hours = args.get("ttl_hours") or current_app.config["SPIE_API_TOKEN_TTL_HOURS"]
     token, value = create_api_token(current_agent(), args["name"], dt.timedelta(hours=hours))
-    return {**TokenSchema().dump(token), "token": value}, 201
+    return _with_value(token, value), 201
 
 
 @blp.route("/tokens/<int:token_id>", methods=["DELETE"])

@@ -8,7 +8,7 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from spie.agents.models import Role
-from spie.api.common import etag, paginate, require_if_match
+from spie.api.common import etag, page_schema, paginate, require_if_match
 from spie.audit.service import record_person_read
 from spie.auth.access import current_agent, roles_required
 from spie.clocks.today import paris_today
@@ -21,7 +21,6 @@ from spie.persons.schemas import (
     PersonSummarySchema,
     ReferralArgs,
 )
-from spie.api.common import page_schema
 
 blp = Blueprint("persons", __name__, url_prefix="/persons", description="Personnes suivies")
 
@@ -87,7 +86,11 @@ def get_person(args: dict[str, Any], person_id: int) -> Any:
 @roles_required(Role.REFERENT, Role.CHARGE_ORIENTATION, Role.ADMIN)
 @blp.arguments(ContactArgs)
 @blp.response(200, PersonSchema)
-@blp.doc(parameters=[{"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"}}])
+@blp.doc(
+    parameters=[
+        {"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"}}
+    ]
+)
 def update_contacts(args: dict[str, Any], person_id: int) -> Any:
     """Update contacts and address (optimistic locking with ``If-Match``)."""
     person = queries.get_visible_person(current_agent(), person_id)

@@ -53,7 +53,13 @@ def list_territories() -> list[dict[str, Any]]:
     )
     territories = db.session.scalars(select(Territory).order_by(Territory.kind, Territory.name))
     return [
-        {"id": t.id, "code": t.code, "name": t.name, "kind": t.kind, "commune_count": counts.get(t.id, 0)}
+        {
+            "id": t.id,
+            "code": t.code,
+            "name": t.name,
+            "kind": t.kind,
+            "commune_count": counts.get(t.id, 0),
+        }
         for t in territories
     ]
 
@@ -63,7 +69,9 @@ def list_territories() -> list[dict[str, Any]]:
 @blp.response(200, TerritoryDetailSchema)
 def get_territory(territory_id: int) -> dict[str, Any]:
     territory = db.session.scalar(
-        select(Territory).where(Territory.id == territory_id).options(selectinload(Territory.communes))
+        select(Territory)
+        .where(Territory.id == territory_id)
+        .options(selectinload(Territory.communes))
     )
     if territory is None:
         raise NotFound(f"Territoire {territory_id} introuvable.")
