@@ -92,6 +92,17 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SPIE_JOB_DEFAULT_TIMEOUT": int(_env("JOB_TIMEOUT_SECONDS", "3600") or 3600),
         "SPIE_JOB_RETRY_INTERVALS": [10, 60, 300],
         "SPIE_HSTS": not development,
+        # Mail (RIO convocations and reminders); without a host mails are only logged.
+        "SPIE_SMTP_HOST": _env("SMTP_HOST"),
+        "SPIE_SMTP_PORT": int(_env("SMTP_PORT", "25") or 25),
+        "SPIE_SMTP_STARTTLS": _bool(_env("SMTP_STARTTLS")),
+        "SPIE_SMTP_USER": _env("SMTP_USER"),
+        "SPIE_SMTP_PASSWORD": _env("SMTP_PASSWORD"),
+        "SPIE_SMTP_TIMEOUT": float(_env("SMTP_TIMEOUT", "30") or 30),
+        "SPIE_MAIL_FROM": _env("MAIL_FROM", "ne-pas-repondre@spie.example"),
+        # Orientation: absences before the EP procedure, pause length before closing a case.
+        "SPIE_RIO_MAX_ABSENCES": int(_env("RIO_MAX_ABSENCES", "2") or 2),
+        "SPIE_ORIENTATION_PAUSE_CLOSE_AFTER": _env("ORIENTATION_PAUSE_CLOSE_AFTER", "12m"),
         # flask-smorest / OpenAPI
         "API_TITLE": "spie",
         "API_VERSION": "v1",

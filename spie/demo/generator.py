@@ -1093,7 +1093,9 @@ def load_demo(persons: int = 3000, seed: int = 42) -> dict[str, Any]:
     loader.structures()
     loader.staff()
     loader.people(_plan_with(loader.streams.people, persons, today))
+    orientation_counts = _orientation_history(random.Random(seed + 7), today)
     summary = loader.summary()
+    summary["counts"].update(orientation_counts)
     record(
         AuditAction.CREATE,
         "demo",
@@ -1102,3 +1104,89 @@ def load_demo(persons: int = 3000, seed: int = 42) -> dict[str, Any]:
     )
     db.session.flush()
     return summary
+
+
+# Share of first orientations decided after a RIO in the demo (the Métropole's target is 60 %).
+DEMO_RIO_SHARE = 0.55
+
+
+def _orientation_history(rng: random.Random, today: dt.date) -> dict[str, int]:
+    """Orientation cases for every SDD person, through the real services.
+
+    People already handed to a structure get a notified first decision dated before their
+    référent's start; the others keep an open case whose clock runs from their SDD entry, so
+    the work queues and the managers' indicators have something to show.
+    """
+    from spie.clocks.services import seed_delay_policies
+    from spie.orientation.models import (
+        CaseStatus,
+        ClockStartBasis,
+        CloseReason,
+        OrientationDecision,
+        Parcours,
+    )
+    from spie.orientation.referentiel_admin import seed_referentiel
+    from spie.orientation.services import open_case
+    from spie.persons.models import SddPeriod
+
+    seed_delay_policies()
+    seed_referentiel()
+    first_assignment = dict(
+        db.session.execute(
+            select(ReferentAssignment.person_id, func.min(ReferentAssignment.started_at)).group_by(
+                ReferentAssignment.person_id
+            )
+        ).all()
+    )
+    structure_types = dict(db.session.execute(select(Structure.id, Structure.type)).all())
+    rows = db.session.execute(
+        select(Person, SddPeriod.started_on)
+        .join(SddPeriod, SddPeriod.person_id == Person.id)
+        .where(SddPeriod.ended_on.is_(None), SddPeriod.bound_by_duties.is_(True))
+        .order_by(Person.id)
+    ).all()
+    parcours_of = {
+        StructureType.FRANCE_TRAVAIL: Parcours.EMPLOI,
+        StructureType.MISSION_LOCALE: Parcours.EMPLOI,
+        StructureType.INDEPENDANTS: Parcours.EMPLOI,
+        StructureType.CAP_EMPLOI: Parcours.EMPLOI,
+        StructureType.PLIE: Parcours.SOCIO_PROFESSIONNEL,
+        StructureType.ASSOCIATION_SIAE: Parcours.SOCIO_PROFESSIONNEL,
+        StructureType.MDM: Parcours.SOCIAL,
+    }
+    counts = {"orientation_cases": 0, "orientation_decisions": 0}
+    for person, started_on in rows:
+        case = open_case(person, started_on, ClockStartBasis.FLOW_ENTRY)
+        counts["orientation_cases"] += 1
+        if person.current_structure_id is None:
+            continue
+        latest = today - dt.timedelta(days=1)
+        assigned = first_assignment.get(person.id)
+        if assigned is not None:
+            latest = min(latest, assigned.astimezone(PARIS).date() - dt.timedelta(days=1))
+        if latest <= started_on:
+            continue
+        decided_on = min(started_on + dt.timedelta(days=5 + int(100 * rng.random() ** 1.5)), latest)
+        notified_on = min(decided_on + dt.timedelta(days=rng.randint(0, 4)), latest)
+        via_rio = rng.random() < DEMO_RIO_SHARE
+        db.session.add(
+            OrientationDecision(
+                case_id=case.id,
+                person_id=person.id,
+                rank=1,
+                decided_on=decided_on,
+                parcours=parcours_of[structure_types[person.current_structure_id]],
+                structure_id=person.current_structure_id,
+                follows_proposal=True,
+                via_rio=via_rio,
+                direct=not via_rio,
+                notified_on=notified_on,
+                notification_channel="courrier",
+            )
+        )
+        case.status = CaseStatus.NOTIFIEE
+        case.decided_on, case.notified_on = decided_on, notified_on
+        case.closed_on, case.close_reason = notified_on, CloseReason.ORIENTED
+        counts["orientation_decisions"] += 1
+    db.session.flush()
+    return counts

@@ -127,9 +127,7 @@ class CasePause(Base):
 
     __tablename__ = "orientation_case_pauses"
     __table_args__ = (
-        CheckConstraint(
-            "resumed_on IS NULL OR resumed_on >= paused_on", name="pause_order"
-        ),
+        CheckConstraint("resumed_on IS NULL OR resumed_on >= paused_on", name="pause_order"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -199,6 +197,7 @@ class Convocation(Base):
 
     session: Mapped[RioSession] = relationship(back_populates="convocations")
     case: Mapped[OrientationCase] = relationship()
+    person: Mapped[Person] = relationship()  # over person_id (no schema change)
 
 
 class ReferentielVersion(Base):
