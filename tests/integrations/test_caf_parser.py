@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
-from dataclasses import replace
+import pickle
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -197,6 +199,105 @@ def test_raw_fragment_is_the_household_xml() -> None:
     assert element.tag == "InfosFoyerRSA"
     assert element.findtext("IdentificationRSA/Organisme/MATRICULE") == "776797500000000"
     assert "HÉLÈNE" in first.raw_fragment
+
+
+@pytest.mark.parametrize(
+    ("encoding", "byte_encoding"),
+    [("ISO-8859-1", "iso-8859-1"), ("UTF-8", "utf-8"), (None, "utf-8")],
+)
+def test_raw_fragment_is_the_text_of_the_household_in_the_file(
+    encoding: str | None, byte_encoding: str
+) -> None:
+    hs = numbered_households(3)
+    hs[1] = replace(hs[1], persons=[person(nom="L&ROUX", prenom="HÉLÈNE")])
+    text = flow_text(hs, encoding=encoding)
+    _, items = parse(text.encode(byte_encoding))
+    found = households_of(items)
+    assert [text.count(h.raw_fragment) for h in found] == [1, 1, 1]  # verbatim, whole elements
+    assert all(h.raw_fragment.startswith("<InfosFoyerRSA>\n") for h in found)
+    assert all(h.raw_fragment.endswith("</InfosFoyerRSA>") for h in found)
+    assert "<NOM>L&amp;ROUX</NOM>" in found[1].raw_fragment
+
+
+XSI_NIL = '<ZZZ xsi:nil="true"/>\n'  # prefix declared on the root only
+
+
+@pytest.mark.parametrize(
+    ("inside", "between"),
+    [
+        ("<!-- a comment -->\n", ""),
+        ("<!-- </InfosFoyerRSA> -->\n", ""),
+        ("<?pi data?>\n", ""),
+        ("<ZZZ><![CDATA[x]]></ZZZ>\n", ""),
+        (XSI_NIL, ""),
+        ("<ZZZ>&#233;</ZZZ>\n", ""),
+        ("", "<!-- <InfosFoyerRSA> </InfosFoyerRSA> -->\n"),
+        ("", "<?pi <InfosFoyerRSA>?>\n"),
+    ],
+)
+def test_raw_fragment_of_a_household_that_cannot_be_cut_out(inside: str, between: str) -> None:
+    """The fragment is then the element serialised by lxml: still the right household."""
+    hs: list[Household | str] = list(numbered_households(4))
+    hs[1] = replace(numbered_households(2)[1], extra=inside)
+    hs.insert(1, between)
+    _, items = parse(flow_bytes(hs))
+    found = households_of(items)
+    assert [h.numdemrsa for h in found] == [f"{i:011d}" for i in range(1, 5)]
+    for h in found:
+        element = etree.fromstring(h.raw_fragment)  # standalone XML, namespaces declared
+        assert element.tag == "InfosFoyerRSA"
+        assert element.findtext("IdentificationRSA/DemandeRSA/NUMDEMRSA") == h.numdemrsa
+    if inside == XSI_NIL:
+        assert "xmlns:xsi=" in found[1].raw_fragment
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("<InfosFoyerRSA>", '<InfosFoyerRSA id="2">'),
+        ("</InfosFoyerRSA>", "</InfosFoyerRSA >"),
+        ("</IdentificationRSA>", "</IdentificationRSA>\n<InfosFoyerRSA>\n</InfosFoyerRSA>"),
+    ],
+)
+def test_raw_fragments_when_household_tags_are_unusual(change: tuple[str, str]) -> None:
+    hs = [h.xml() for h in numbered_households(3)]
+    hs[1] = hs[1].replace(*change)
+    _, items = parse(flow_bytes(hs, count=None))
+    for item in items:
+        element = etree.fromstring(item.raw_fragment)
+        assert element.tag == "InfosFoyerRSA"
+        if isinstance(item, CafHousehold):
+            assert element.findtext("IdentificationRSA/Organisme/MATRICULE") == item.matricule
+    numdemrsa = [i.keys.get("numdemrsa") for i in items if isinstance(i, CafHousehold)]
+    assert numdemrsa[0] == "00000000001"
+    assert numdemrsa[-1] == "00000000003"
+
+
+def test_bytes_kept_for_raw_fragments_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(caf_parser, "_DISCARD_AFTER", 20_000)
+    monkeypatch.setattr(caf_parser, "_CHUNK_SIZE", 8_192)
+    take = caf_parser._RawFragments.take
+    kept: list[int] = []
+
+    def spy(self: Any) -> str | None:
+        buffer = self._reader.buffer
+        kept.append(-1 if buffer is None else len(buffer))
+        return take(self)
+
+    monkeypatch.setattr(caf_parser._RawFragments, "take", spy)
+    _, items = parse(flow_bytes(numbered_households(400)))
+    assert len(households_of(items)) == 400
+    assert len(kept) == 400
+    assert 0 < max(kept) < 20_000 + 8_192 + 4_000  # a household is about 2 KB
+
+    # Once the position in the bytes is uncertain, no more bytes are kept.
+    kept.clear()
+    hs = numbered_households(50)
+    hs[0] = replace(hs[0], extra="<!-- comment -->\n")
+    _, items = parse(flow_bytes(hs))
+    assert len(households_of(items)) == 50
+    assert kept[0] > 0
+    assert kept[1:] == [-1] * 49
 
 
 # --------------------------------------------------------------------------------------------
@@ -830,3 +931,60 @@ def test_processed_elements_are_released(monkeypatch: pytest.MonkeyPatch) -> Non
     assert len(households_of(items)) == 50
     assert len(sizes) == 52  # header, 50 households, trailer
     assert sizes[-1] == 1
+
+
+def test_dtos_are_instances_of_the_real_frozen_classes() -> None:
+    """They are built by a faster constructor than the dataclass one, with the same result."""
+    _, items = parse(flow_bytes(rich_household()))
+    (found,) = households_of(items)
+    assert type(found) is CafHousehold
+    assert type(found.persons[0]) is CafPerson
+    dtos: list[Any] = [
+        found,
+        *found.persons,
+        *found.persons[0].activities,
+        *found.addresses,
+        *found.benefit_details,
+        *found.right_suspensions,
+        *found.events,
+    ]
+    for dto in dtos:
+        first_field = dataclasses.fields(dto)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(dto, first_field, None)
+        assert dataclasses.replace(dto) == dto  # built again by the dataclass constructor
+        assert hash(dataclasses.replace(dto)) == hash(dto)
+        assert pickle.loads(pickle.dumps(dto)) == dto  # noqa: S301 - our own bytes
+        assert repr(dataclasses.replace(dto)) == repr(dto)
+
+
+def test_fast_constructor_falls_back_to_the_dataclass_when_unsure() -> None:
+    @dataclass(frozen=True, slots=True)
+    class Checked:
+        value: int
+
+        def __post_init__(self) -> None:
+            if self.value < 0:
+                raise ValueError
+
+    @dataclass(frozen=True)
+    class NoSlots:
+        value: int
+
+    @dataclass(frozen=True, slots=True)
+    class Plain:
+        value: int
+        items: tuple[int, ...] = ()
+        extra: list[int] = dataclasses.field(default_factory=list)
+
+    assert caf_parser._fast_constructor(Checked) is Checked
+    assert caf_parser._fast_constructor(NoSlots) is NoSlots
+    new_plain = caf_parser._fast_constructor(Plain)
+    assert new_plain is not Plain
+    built = new_plain(value=1)
+    assert type(built) is Plain
+    assert built == Plain(1)
+    assert built.extra == []
+    assert built.extra is not new_plain(value=1).extra
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.value = 2  # type: ignore[misc]
