@@ -82,19 +82,7 @@ def database_url(worker_id: str, tmp_path_factory: pytest.TempPathFactory) -> st
     url = _worker_database_url(worker_id, tmp_path_factory)
     _reset_schema(url)
     migrate(url)
-    _create_unmigrated_tables(url)
     return url
-
-
-def _create_unmigrated_tables(url: str) -> None:
-    """DEVELOPMENT AID while several packages are written in parallel: create the tables whose
-    migration is not written yet. CI's ``alembic check`` fails as long as this creates any."""
-    import spie.models  # noqa: F401
-    from spie.db import Base
-
-    engine = create_engine(url)
-    Base.metadata.create_all(engine, checkfirst=True)
-    engine.dispose()
 
 
 @pytest.fixture(scope="session")

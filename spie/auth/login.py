@@ -15,7 +15,7 @@ from spie.db import db, utcnow
 from spie.errors import Unauthorized
 from spie.extensions import login_manager
 
-TOKEN_PREFIX = "spie_"
+TOKEN_PREFIX = "spie_"  # noqa: S105 - a public marker of spie tokens, not a secret
 
 
 def digest_token(token: str) -> str:
@@ -42,7 +42,7 @@ def create_api_token(agent: Agent, name: str, ttl: dt.timedelta) -> tuple[ApiTok
 
 def _load_session_agent(user_id: str) -> Agent | None:
     try:
-        kind, raw_id, fingerprint = user_id.split(":", 2)
+        kind, raw_id, _nonce = user_id.split(":", 2)
         agent_id = int(raw_id)
     except ValueError:
         return None

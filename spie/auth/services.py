@@ -44,8 +44,10 @@ def start_session(agent: Agent) -> None:
     session.clear()
     if agent.session_state is None:
         rotate_session_nonce(agent)
-    assert agent.session_state is not None
-    agent.session_state.last_login_at = utcnow()
+    state = agent.session_state
+    if state is None:  # pragma: no cover - rotate_session_nonce just created it
+        raise RuntimeError("session state missing after rotation")
+    state.last_login_at = utcnow()
     login_user(agent)
     session.permanent = True
     record(AuditAction.LOGIN, "agent", agent.id)

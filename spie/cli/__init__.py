@@ -165,7 +165,6 @@ def demo_logins() -> list[tuple[str, str]]:
 
     from spie.agents.models import ROLE_LABELS, Agent, AgentRole
     from spie.db import db
-
     from spie.referent.models import ReferentAssignment
 
     caseload = (
@@ -186,3 +185,16 @@ def demo_logins() -> list[tuple[str, str]]:
         if email:
             logins.append((label, email))
     return logins
+
+
+from spie.integrations.cli import import_group  # noqa: E402 - CAF / France Travail imports
+
+spie_cli.add_command(import_group)
+
+from spie.orientation.cli import orientation_cli  # noqa: E402 - RIO reminders, long pauses, seeds
+
+spie_cli.add_command(orientation_cli)
+
+from spie.parcours.cli import parcours_cli  # noqa: E402 - offers seed, deadline scans
+
+spie_cli.add_command(parcours_cli)

@@ -17,6 +17,7 @@ from spie.clocks.today import PARIS, paris_today
 from spie.common.nir import is_valid_nir
 from spie.demo import generator
 from spie.demo.generator import DEMO_PASSWORD, load_demo, plan_population
+from spie.orientation.models import CaseStatus, OrientationCase, OrientationDecision
 from spie.persons.models import CafRole, Household, Person, Public, SddPeriod, Sex
 from spie.referent.models import ReferentAssignment
 from spie.structures.models import Structure, StructureType, structure_territories
@@ -49,8 +50,20 @@ def test_counts_and_structures(demo: dict[str, Any], session: Any) -> None:
             select(func.count()).select_from(Person).where(Person.bound_by_duties.is_(True))
         ),
         "assignments": _count(session, ReferentAssignment),
+        "orientation_cases": _count(session, OrientationCase),
+        "orientation_decisions": _count(session, OrientationDecision),
     }
     assert _count(session, Person) == PERSONS
+    # Every SDD person has a case; a notified decision closes exactly the cases of the people
+    # already handed to a structure (those whose dates allowed it).
+    assert counts["orientation_cases"] == counts["sdd_persons"]
+    assert 0 < counts["orientation_decisions"] < counts["orientation_cases"]
+    notified = session.scalar(
+        select(func.count())
+        .select_from(OrientationCase)
+        .where(OrientationCase.status == CaseStatus.NOTIFIEE)
+    )
+    assert notified == counts["orientation_decisions"]
     assert 20 <= counts["structures"] <= 30
     assert 50 <= counts["agents"] <= 70
     assert counts["households"] < PERSONS

@@ -1,6 +1,21 @@
 """Version 1 of the JSON API: the list of blueprints, in OpenAPI order."""
 
-from spie.api.v1 import admin, agents, auth, persons, structures, territories
+from spie.api.v1 import (
+    admin,
+    agents,
+    auth,
+    caseload,
+    imports,
+    indicators,
+    offers,
+    orientation,
+    parcours,
+    persons,
+    referents,
+    rio,
+    structures,
+    territories,
+)
 
 BLUEPRINTS = [
     auth.blp,
@@ -9,4 +24,17 @@ BLUEPRINTS = [
     territories.blp,
     agents.blp,
     admin.blp,
+    indicators.blp,
+    orientation.blp,
+    rio.blp,
+    orientation.admin_blp,
+    referents.blp,
+    parcours.blp,
+    parcours.steps_blp,
+    parcours.contracts_blp,
+    parcours.appointments_blp,
+    parcours.alerts_blp,
+    offers.blp,
+    caseload.blp,
+    imports.blp,
 ]

@@ -1,0 +1,255 @@
+"""Bulk writes for imports, in the current session's transaction.
+
+- :func:`insert_rows` / :func:`insert_returning_ids`: PostgreSQL ``COPY ... FROM STDIN`` (ids
+  taken from the table's sequence beforehand), else an ``INSERT`` executemany (SQLAlchemy's
+  insertmanyvalues with ``RETURNING`` in parameter order);
+- :func:`update_rows`: an ``UPDATE ... WHERE id = ...`` executemany (pipelined by psycopg),
+  bumping ``version`` on versioned tables so that optimistic locking stays right.
+
+Rows are plain dicts keyed by column name; enum members are written as their values and JSON
+columns as serialised text on the COPY path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Select, Table, bindparam, insert, tuple_, update
+
+from spie.db import db
+
+#: Below this many rows a plain INSERT is as fast as COPY and simpler.
+COPY_THRESHOLD = 50
+
+
+def _is_postgres() -> bool:
+    bind = db.session.get_bind()
+    return bind.dialect.name == "postgresql"
+
+
+def _pg_binary_type(kind: Any) -> str | None:
+    """The type psycopg should encode a column's values as for a binary COPY (None: unknown,
+    use the text format). JSON values are sent as their text (same binary layout)."""
+    from sqlalchemy import BigInteger, Boolean, Date, DateTime, Enum, Integer, LargeBinary, String
+    from sqlalchemy.types import TypeDecorator
+
+    if isinstance(kind, TypeDecorator):
+        kind = kind.impl
+    if isinstance(kind, JSON):
+        return "text"
+    if isinstance(kind, BigInteger):
+        return "int8"
+    if isinstance(kind, Integer):
+        return "int4"
+    if isinstance(kind, Boolean):
+        return "bool"
+    if isinstance(kind, DateTime):
+        return "timestamptz" if kind.timezone else "timestamp"
+    if isinstance(kind, Date):
+        return "date"
+    if isinstance(kind, LargeBinary):
+        return "bytea"
+    if isinstance(kind, Enum | String):
+        return "text"
+    return None
+
+
+def _copy(
+    table: Table, columns: Sequence[str], rows: Sequence[dict[str, Any]], into: str | None = None
+) -> None:
+    """COPY ``rows`` into ``table`` (or the table named ``into``, with ``table``'s column
+    types)."""
+    column_types = [table.c[name].type for name in columns]
+    json_positions = [index for index, kind in enumerate(column_types) if isinstance(kind, JSON)]
+    types = [_pg_binary_type(kind) for kind in column_types]
+    binary = all(types)
+    connection = db.session.connection()
+    raw: Any = connection.connection.driver_connection
+    column_list = ", ".join(f'"{name}"' for name in columns)
+    statement = f'COPY "{into or table.name}" ({column_list}) FROM STDIN'
+    if binary:
+        statement += " (FORMAT BINARY)"
+    dumps = json.dumps
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        if binary:
+            copy.set_types(types)
+        write = copy.write_row
+        for row in rows:
+            values = list(map(row.get, columns))
+            for index in json_positions:
+                if values[index] is not None:
+                    values[index] = dumps(values[index], ensure_ascii=False, separators=(",", ":"))
+            write(values)
+
+
+def _update_from_copy(
+    table: Table, columns: list[str], rows: Sequence[dict[str, Any]], versioned: bool
+) -> None:
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    staging = f"_spie_update_{table.name}"
+    names = ["id", *columns]
+    definitions = ", ".join(
+        f'"{name}" {table.c[name].type.compile(dialect=dialect)}' for name in names
+    )
+    connection = db.session.connection()
+    raw: Any = connection.connection.driver_connection
+    with raw.cursor() as cursor:
+        cursor.execute(f'DROP TABLE IF EXISTS "{staging}"')
+        cursor.execute(f'CREATE TEMPORARY TABLE "{staging}" ({definitions}) ON COMMIT DROP')
+    _copy(table, names, rows, into=staging)
+    assignments = [f'"{name}" = s."{name}"' for name in columns]
+    if versioned:
+        assignments.append('"version" = t."version" + 1')
+    with raw.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{table.name}" AS t SET {", ".join(assignments)} '  # noqa: S608 - our columns
+            f'FROM "{staging}" AS s WHERE t."id" = s."id"'
+        )
+        cursor.execute(f'DROP TABLE "{staging}"')
+
+
+def next_ids(table: Table, count: int) -> list[int]:
+    """``count`` fresh ids from the table's sequence (PostgreSQL), in one round trip."""
+    if count == 0:
+        return []
+    raw: Any = db.session.connection().connection.driver_connection
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "SELECT array_agg(nextval(pg_get_serial_sequence(%s, 'id'))) "
+            "FROM generate_series(1, %s)",
+            (table.name, count),
+        )
+        row = cursor.fetchone()
+    return list(row[0])
+
+
+def insert_returning_ids(table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` and return their ids, in the order of ``rows``."""
+    if not rows:
+        return []
+    if _is_postgres() and len(rows) >= COPY_THRESHOLD:
+        ids = next_ids(table, len(rows))
+        for row, new_id in zip(rows, ids, strict=True):
+            row["id"] = new_id
+        columns = list(rows[0])
+        _copy(table, columns, rows)
+        return ids
+    result = db.session.execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+    )
+    ids = [row[0] for row in result]
+    for row, new_id in zip(rows, ids, strict=True):
+        row["id"] = new_id
+    return ids
+
+
+def insert_rows(table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` (all with the same keys); ids, if any, come from the database."""
+    if not rows:
+        return
+    if _is_postgres() and len(rows) >= COPY_THRESHOLD:
+        _copy(table, list(rows[0]), rows)
+        return
+    db.session.execute(insert(table), list(rows))
+
+
+def update_rows(table: Table, rows: Sequence[dict[str, Any]], *, versioned: bool = False) -> None:
+    """``UPDATE table SET ... WHERE id = row["id"]`` for each row (all rows with the same
+    keys). ``versioned``: also ``version = version + 1``. On PostgreSQL, many rows go through a
+    temporary table filled by COPY and one ``UPDATE ... FROM``."""
+    if not rows:
+        return
+    columns = [name for name in rows[0] if name != "id"]
+    if _is_postgres() and len(rows) >= COPY_THRESHOLD:
+        _update_from_copy(table, columns, rows, versioned)
+        return
+    values: dict[str, Any] = {name: bindparam(f"p_{name}") for name in columns}
+    if versioned:
+        values["version"] = table.c.version + 1
+    statement = update(table).where(table.c.id == bindparam("p_id")).values(values)
+    params = [{f"p_{name}": value for name, value in row.items()} for row in rows]
+    connection = db.session.connection()
+    connection.execute(statement, params)
+
+
+def audit_row(
+    action: Any,
+    resource_type: str,
+    resource_id: object,
+    *,
+    person_id: int | None,
+    reason: str,
+    details: dict[str, Any] | None,
+    actor_label: str,
+    at: Any,
+) -> dict[str, Any]:
+    """An ``audit_events`` row for a write made by an import (system actor)."""
+    from spie.audit.models import ActorKind
+
+    return {
+        "at": at,
+        "actor_kind": ActorKind.SYSTEM,
+        "actor_agent_id": None,
+        "actor_structure_id": None,
+        "actor_label": actor_label[:120],
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": str(resource_id),
+        "person_id": person_id,
+        "reason": reason,
+        "ip": None,
+        "request_id": None,
+        "details": details,
+    }
+
+
+def insert_ignoring_conflicts(table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """``INSERT ... ON CONFLICT DO NOTHING`` (PostgreSQL and SQLite)."""
+    if not rows:
+        return
+    if _is_postgres():
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        db.session.execute(pg_insert(table).on_conflict_do_nothing(), list(rows))
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        db.session.execute(sqlite_insert(table).on_conflict_do_nothing(), list(rows))
+
+
+def in_values(column: Any, values: Iterable[Any]) -> Any:
+    """``column IN values`` — on PostgreSQL ``column = ANY(:array)``: one parameter instead of
+    thousands (no huge statement to build, parse and plan for every batch)."""
+    items = list(values)
+    if _is_postgres():
+        from sqlalchemy import any_
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, items, type_=ARRAY(column.type)))
+    return column.in_(items)
+
+
+def select_matching_pairs(
+    query: Select[Any], first: Any, second: Any, pairs: set[tuple[Any, Any]]
+) -> Select[Any]:
+    """``query`` restricted to rows whose (first, second) is one of ``pairs``: on PostgreSQL a
+    join on ``unnest(:firsts, :seconds)`` (one index probe per pair), else a tuple ``IN``."""
+    if not _is_postgres():
+        return query.where(tuple_(first, second).in_(pairs))
+    from sqlalchemy import and_, func
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    ordered = list(pairs)
+    wanted = (
+        func.unnest(
+            bindparam(None, [a for a, _b in ordered], type_=ARRAY(first.type)),
+            bindparam(None, [b for _a, b in ordered], type_=ARRAY(second.type)),
+        )
+        .table_valued("a", "b")
+        .render_derived()
+    )
+    return query.join(wanted, and_(first == wanted.c.a, second == wanted.c.b))
