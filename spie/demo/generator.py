@@ -1127,6 +1127,8 @@ def _orientation_history(rng: random.Random, today: dt.date) -> dict[str, int]:
     )
     from spie.orientation.referentiel_admin import seed_referentiel
     from spie.orientation.services import open_case
+    from spie.parcours.seeds import seed_all
+    from spie.parcours.services import open_parcours_for_decision
     from spie.persons.models import SddPeriod
 
     seed_delay_policies()
@@ -1155,6 +1157,7 @@ def _orientation_history(rng: random.Random, today: dt.date) -> dict[str, int]:
         StructureType.MDM: Parcours.SOCIAL,
     }
     counts = {"orientation_cases": 0, "orientation_decisions": 0}
+    decisions: list[OrientationDecision] = []
     for person, started_on in rows:
         case = open_case(person, started_on, ClockStartBasis.FLOW_ENTRY)
         counts["orientation_cases"] += 1
@@ -1169,24 +1172,31 @@ def _orientation_history(rng: random.Random, today: dt.date) -> dict[str, int]:
         decided_on = min(started_on + dt.timedelta(days=5 + int(100 * rng.random() ** 1.5)), latest)
         notified_on = min(decided_on + dt.timedelta(days=rng.randint(0, 4)), latest)
         via_rio = rng.random() < DEMO_RIO_SHARE
-        db.session.add(
-            OrientationDecision(
-                case_id=case.id,
-                person_id=person.id,
-                rank=1,
-                decided_on=decided_on,
-                parcours=parcours_of[structure_types[person.current_structure_id]],
-                structure_id=person.current_structure_id,
-                follows_proposal=True,
-                via_rio=via_rio,
-                direct=not via_rio,
-                notified_on=notified_on,
-                notification_channel="courrier",
-            )
+        decision = OrientationDecision(
+            case_id=case.id,
+            person_id=person.id,
+            rank=1,
+            decided_on=decided_on,
+            parcours=parcours_of[structure_types[person.current_structure_id]],
+            structure_id=person.current_structure_id,
+            follows_proposal=True,
+            via_rio=via_rio,
+            direct=not via_rio,
+            notified_on=notified_on,
+            notification_channel="courrier",
         )
+        db.session.add(decision)
+        db.session.flush()
+        decisions.append(decision)
         case.status = CaseStatus.NOTIFIEE
         case.decided_on, case.notified_on = decided_on, notified_on
         case.closed_on, case.close_reason = notified_on, CloseReason.ORIENTED
         counts["orientation_decisions"] += 1
     db.session.flush()
+    # The pathway each decision opens (entry and contract clocks, référent-gap clock), through
+    # the same service the decision hook uses, with the offer catalogue to pick steps from.
+    seed_all()
+    for decision in decisions:
+        open_parcours_for_decision(decision)
+    counts["pathways"] = len(decisions)
     return counts

@@ -18,6 +18,7 @@ from spie.common.nir import is_valid_nir
 from spie.demo import generator
 from spie.demo.generator import DEMO_PASSWORD, load_demo, plan_population
 from spie.orientation.models import CaseStatus, OrientationCase, OrientationDecision
+from spie.parcours.models import Pathway
 from spie.persons.models import CafRole, Household, Person, Public, SddPeriod, Sex
 from spie.referent.models import ReferentAssignment
 from spie.structures.models import Structure, StructureType, structure_territories
@@ -52,7 +53,9 @@ def test_counts_and_structures(demo: dict[str, Any], session: Any) -> None:
         "assignments": _count(session, ReferentAssignment),
         "orientation_cases": _count(session, OrientationCase),
         "orientation_decisions": _count(session, OrientationDecision),
+        "pathways": _count(session, Pathway),
     }
+    assert counts["pathways"] == counts["orientation_decisions"]
     assert _count(session, Person) == PERSONS
     # Every SDD person has a case; a notified decision closes exactly the cases of the people
     # already handed to a structure (those whose dates allowed it).
