@@ -23,15 +23,15 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.common import build_schema, ensure_database, log, psycopg_url
+
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 TERRITORY_WEIGHTS = {  # share of the cases, roughly the RSA population
     "LYON": 0.34,
@@ -82,52 +82,7 @@ BENCH_INDEXES = {
 BULK_TABLES = ("persons", "orientation_cases", "orientation_decisions", "rio_convocations")
 
 
-def log(message: str) -> None:
-    print(message, flush=True)
-
-
 # --- database -----------------------------------------------------------------------------
-
-
-def psycopg_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def ensure_database(url: str) -> None:
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        found = connection.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
-        )
-        if not found:
-            connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-            log(f"created database {parsed.database}")
-    admin.dispose()
-
-
-def build_schema(url: str) -> None:
-    """Empty public schema, Alembic migrations, then ``create_all`` for the tables whose
-    migration is not written yet (same as the test harness)."""
-    from alembic import command
-    from alembic.config import Config
-
-    import spie.models  # noqa: F401 - every model on the metadata
-    from spie.db import Base
-
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
-    engine = create_engine(url)
-    Base.metadata.create_all(engine, checkfirst=True)
-    engine.dispose()
 
 
 # --- generation ---------------------------------------------------------------------------
