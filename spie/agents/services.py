@@ -15,7 +15,7 @@ from spie.clocks.today import paris_today
 from spie.db import db, utcnow
 from spie.errors import Conflict, ValidationFailed
 from spie.structures.models import Structure
-from spie.territories.models import Territory
+from spie.territories.services import territories_by_ids
 
 
 def _structure(structure_id: int) -> Structure:
@@ -25,16 +25,6 @@ def _structure(structure_id: int) -> Structure:
             "Structure inconnue.", errors={"structure_id": [f"Aucune structure {structure_id}."]}
         )
     return structure
-
-
-def _territories(ids: list[int]) -> list[Territory]:
-    found = list(db.session.scalars(select(Territory).where(Territory.id.in_(ids))))
-    missing = sorted(set(ids) - {t.id for t in found})
-    if missing:
-        raise ValidationFailed(
-            "Territoire inconnu.", errors={"territory_ids": [f"Inconnus : {missing}"]}
-        )
-    return found
 
 
 def save_agent(agent: Agent | None, data: dict[str, Any]) -> Agent:
@@ -69,7 +59,7 @@ def save_agent(agent: Agent | None, data: dict[str, Any]) -> Agent:
     if roles is not None:
         agent.set_roles(set(roles))
     if territory_ids is not None:
-        agent.territories = _territories(territory_ids)
+        agent.territories = territories_by_ids(territory_ids)
     if password:
         agent.password_hash = hash_password(password)
         if not creating:

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from spie.audit.models import AuditAction
 from spie.audit.service import record
 from spie.db import db, utcnow
 from spie.errors import ValidationFailed
 from spie.structures.models import Structure
-from spie.territories.models import Commune, Territory
-
-
-def _territories(ids: list[int]) -> list[Territory]:
-    found = list(db.session.scalars(select(Territory).where(Territory.id.in_(ids))))
-    missing = sorted(set(ids) - {t.id for t in found})
-    if missing:
-        raise ValidationFailed(
-            "Territoire inconnu.", errors={"territory_ids": [f"Inconnus : {missing}"]}
-        )
-    return found
+from spie.territories.models import Commune
+from spie.territories.services import territories_by_ids
 
 
 def _check_commune(code: str | None) -> None:
@@ -41,7 +30,7 @@ def save_structure(structure: Structure | None, data: dict[str, Any]) -> Structu
     for field, value in data.items():
         setattr(structure, field, value)
     if territory_ids is not None:
-        structure.territories = _territories(territory_ids)
+        structure.territories = territories_by_ids(territory_ids)
     if not creating:
         structure.updated_at = utcnow()  # territories live in another table: bump the version
     db.session.add(structure)

@@ -32,3 +32,16 @@ def load_reference_data() -> dict[str, int]:
         commune.priority_neighbourhood = cref.qpv
     db.session.flush()
     return {"territories": len(TERRITORIES), "communes": len(COMMUNES)}
+
+
+def territories_by_ids(ids: list[int]) -> list[Territory]:
+    """The territories with these ids; a precise 422 naming the unknown ones otherwise."""
+    from spie.errors import ValidationFailed
+
+    found = list(db.session.scalars(select(Territory).where(Territory.id.in_(ids))))
+    missing = sorted(set(ids) - {t.id for t in found})
+    if missing:
+        raise ValidationFailed(
+            "Territoire inconnu.", errors={"territory_ids": [f"Inconnus : {missing}"]}
+        )
+    return found
