@@ -1064,7 +1064,8 @@ class _DemoLoader:
         counts = {
             "territories": len(self.territories),
             "communes": len(self.communes),
-            "structures": len(self.slots),
+            # Followers plus the offer providers the catalogue seed adds.
+            "structures": int(db.session.scalar(select(func.count(Structure.id))) or 0),
             "agents": len(self.agents),
             "households": self.counts["households"],
             "persons": self.counts["persons"],

@@ -67,13 +67,16 @@ def test_counts_and_structures(demo: dict[str, Any], session: Any) -> None:
         .where(OrientationCase.status == CaseStatus.NOTIFIEE)
     )
     assert notified == counts["orientation_decisions"]
-    assert 20 <= counts["structures"] <= 30
+    assert 20 <= counts["structures"] <= 45  # ~25 followers + the offers' providers
     assert 50 <= counts["agents"] <= 70
     assert counts["households"] < PERSONS
     assert counts["sdd_persons"] > PERSONS // 4
     assert counts["assignments"] > 0
 
-    types = Counter(session.scalars(select(Structure.type)))
+    # The structures that follow people (they have agents); offer providers come on top.
+    followers = select(Structure).where(Structure.id.in_(select(Agent.structure_id)))
+    types = Counter(s.type for s in session.scalars(followers))
+    assert sum(types.values()) == 25
     assert types[StructureType.MDM] == 13  # 12 Maisons de la Métropole + the DIE
     assert types[StructureType.FRANCE_TRAVAIL] == 4
     assert types[StructureType.MISSION_LOCALE] == 2
@@ -91,7 +94,7 @@ def test_counts_and_structures(demo: dict[str, Any], session: Any) -> None:
         )
     )
     assert mdm_territories == set(session.scalars(select(Territory.id)))
-    for structure in session.scalars(select(Structure)):
+    for structure in session.scalars(followers):
         assert structure.commune_insee is not None
         assert structure.address
         assert structure.territories, structure.name
