@@ -44,3 +44,19 @@ class ApiClient:
 
 def api_as(client: FlaskClient, agent: Agent | None) -> ApiClient:
     return ApiClient(client, agent)
+
+
+def fresh(obj: Any) -> Any:
+    """``obj`` reloaded from the database: each test-client request works in its own session
+    (``tests/isolation.py``), so the test's copy may be stale."""
+    from sqlalchemy import inspect
+
+    from spie.db import db
+
+    identity = inspect(obj).identity
+    assert identity is not None
+    return db.session.get(type(obj), identity, populate_existing=True)
+
+
+def if_match(version: int | str) -> dict[str, str]:
+    return {"If-Match": f'"{version}"'}

@@ -5,7 +5,7 @@ diagnostics, EP cases. Every function issues a fixed number of queries."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, or_, select
 
@@ -33,6 +33,8 @@ from spie.referent.models import ReferentAssignment
 from spie.structures.models import Structure
 
 MASKED_TITLE = "Étape confidentielle"
+
+_T = TypeVar("_T")
 
 
 def visible_person(agent: Agent, person_id: int) -> Person:
@@ -405,15 +407,21 @@ def list_contracts(agent: Agent, filters: dict[str, Any]) -> Select[Contract, Pe
     return query.order_by(Contract.starts_on.desc(), Contract.id.desc())
 
 
-def get_contract_for(agent: Agent, contract_id: int) -> tuple[Contract, Person]:
+def _get_with_person(agent: Agent, model: type[_T], row_id: int, label: str) -> tuple[_T, Person]:
+    """A row of ``model`` (which has ``person_id``) and its person, if the person is in the
+    agent's scope; 404 otherwise, exactly as for an id that does not exist."""
     row = db.session.execute(
-        select(Contract, Person)
-        .join(Person, Person.id == Contract.person_id)
-        .where(Contract.id == contract_id, persons_visible_to(agent))
+        select(model, Person)
+        .join(Person, Person.id == model.person_id)  # type: ignore[attr-defined]
+        .where(model.id == row_id, persons_visible_to(agent))  # type: ignore[attr-defined]
     ).first()
     if row is None:
-        raise NotFound(f"Contrat {contract_id} introuvable.")
+        raise NotFound(f"{label} {row_id} introuvable.")
     return row[0], row[1]
+
+
+def get_contract_for(agent: Agent, contract_id: int) -> tuple[Contract, Person]:
+    return _get_with_person(agent, Contract, contract_id, "Contrat")
 
 
 def list_appointments(agent: Agent, filters: dict[str, Any]) -> Select[Any]:
@@ -440,14 +448,7 @@ def list_appointments(agent: Agent, filters: dict[str, Any]) -> Select[Any]:
 
 
 def get_appointment_for(agent: Agent, appointment_id: int) -> tuple[Appointment, Person]:
-    row = db.session.execute(
-        select(Appointment, Person)
-        .join(Person, Person.id == Appointment.person_id)
-        .where(Appointment.id == appointment_id, persons_visible_to(agent))
-    ).first()
-    if row is None:
-        raise NotFound(f"Rendez-vous {appointment_id} introuvable.")
-    return row[0], row[1]
+    return _get_with_person(agent, Appointment, appointment_id, "Rendez-vous")
 
 
 def list_alerts(agent: Agent, filters: dict[str, Any]) -> Select[Any]:
@@ -477,14 +478,7 @@ def list_alerts(agent: Agent, filters: dict[str, Any]) -> Select[Any]:
 
 
 def get_alert_for(agent: Agent, alert_id: int) -> tuple[Alert, Person]:
-    row = db.session.execute(
-        select(Alert, Person)
-        .join(Person, Person.id == Alert.person_id)
-        .where(Alert.id == alert_id, persons_visible_to(agent))
-    ).first()
-    if row is None:
-        raise NotFound(f"Alerte {alert_id} introuvable.")
-    return row[0], row[1]
+    return _get_with_person(agent, Alert, alert_id, "Alerte")
 
 
 def list_ep_cases(agent: Agent, filters: dict[str, Any]) -> Select[Any]:
@@ -501,14 +495,7 @@ def list_ep_cases(agent: Agent, filters: dict[str, Any]) -> Select[Any]:
 
 
 def get_ep_case_for(agent: Agent, case_id: int) -> tuple[EpCase, Person]:
-    row = db.session.execute(
-        select(EpCase, Person)
-        .join(Person, Person.id == EpCase.person_id)
-        .where(EpCase.id == case_id, persons_visible_to(agent))
-    ).first()
-    if row is None:
-        raise NotFound(f"Dossier EP {case_id} introuvable.")
-    return row[0], row[1]
+    return _get_with_person(agent, EpCase, case_id, "Dossier EP")
 
 
 # --- offers ---------------------------------------------------------------------------------
