@@ -717,6 +717,31 @@ def test_declared_encoding_is_honoured(encoding: str) -> None:
     assert (dem.last_name, dem.first_name) == ("L’HÔPITAL", "ŒDIPE")
 
 
+@pytest.mark.parametrize(
+    "declaration",
+    [
+        '<?xml version="1.0" encoding="ISO-8859-1"?>',
+        "<?xml version='1.0' encoding = 'iso-8859-1' standalone='yes'?>",
+        '<?xml version="1.0"\n   encoding="latin1"\n?>',
+    ],
+)
+def test_latin1_flows_give_the_text_of_the_file(declaration: str) -> None:
+    """ISO-8859-1 flows are handed to libxml2 as UTF-8 (faster): same text, same lines."""
+    hs = [household(), household(persons=[person(nom="LÆTITIA ÇÀÖ", prenom="ÿVES")])]
+    text = flow_text(hs, encoding=None)
+    data = (declaration + "\n" + text).encode("iso-8859-1")
+    flow, items = parse(data)
+    assert flow.header.declared_encoding is not None
+    dem = households_of(items)[1].persons[0]
+    assert (dem.last_name, dem.first_name) == ("LÆTITIA ÇÀÖ", "ÿVES")
+    raw = households_of(items)[1].raw_fragment
+    assert "LÆTITIA ÇÀÖ" in raw  # the raw fragment is still cut from the file's bytes
+    broken = data.replace(b"\xffVES", b"\xffVES\x01")
+    with pytest.raises(MalformedFileError) as info:
+        list(iter_caf_flow(io.BytesIO(broken)))
+    assert info.value.line == line_of(broken, b"\xffVES\x01")
+
+
 def test_utf8_bytes_declared_latin1_is_a_record_error() -> None:
     hs = [
         household(matricule="111111100000000"),

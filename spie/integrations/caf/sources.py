@@ -27,7 +27,7 @@ import queue
 import signal
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -42,6 +42,7 @@ from spie.integrations.caf.parser import (
     MalformedFileError,
     UnsafeFileError,
     iter_caf_flow,
+    without_raw_fragment,
 )
 from spie.integrations.caf.scanner import (
     DROP,
@@ -254,7 +255,7 @@ def _strip(item: Item) -> tuple[Any, ...]:
         digest = item.digest or fingerprint(b"raw:" + household.raw_fragment.encode())
         keep_raw = not household.numorg  # rejected by the importer: keep the fragment
         if not keep_raw:
-            household = replace(household, raw_fragment="")
+            household = without_raw_fragment(household)
         return ("h", item.position, digest, household)
     error = item.error
     if error is None:  # pragma: no cover - an item is one or the other
