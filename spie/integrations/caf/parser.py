@@ -539,7 +539,7 @@ def without_raw_fragment(household: CafHousehold) -> CafHousehold:
     """The same household without its raw XML (lighter to send to another process)."""
     values = list(operator.attrgetter(*_HOUSEHOLD_FIELDS)(household))
     values[_RAW_INDEX] = ""
-    return cast(CafHousehold, _new_household(*values))
+    return _new_household(*values)
 
 
 _HOUSEHOLD_FIELDS = tuple(f.name for f in dataclasses.fields(CafHousehold))
