@@ -28,6 +28,7 @@ from spie.integrations.caf.parser import (
     CountMismatch,
     MalformedFileError,
     UnsafeFileError,
+    for_import,
     iter_caf_flow,
 )
 from tests.integrations.caf_builders import (
@@ -981,6 +982,27 @@ def test_dtos_are_instances_of_the_real_frozen_classes() -> None:
         assert hash(dataclasses.replace(dto)) == hash(dto)
         assert pickle.loads(pickle.dumps(dto)) == dto  # noqa: S301 - our own bytes
         assert repr(dataclasses.replace(dto)) == repr(dto)
+
+
+def test_household_for_import_keeps_what_the_importer_reads() -> None:
+    _, items = parse(flow_bytes(rich_household()))
+    (found,) = households_of(items)
+    assert found.benefit_details and found.persons[0].activities and found.addresses
+    slim = for_import(found, keep_raw=False)
+    assert type(slim) is CafHousehold
+    assert (slim.raw_fragment, slim.benefit_details, slim.addresses) == (
+        "",
+        (),
+        (found.current_address,),
+    )
+    assert all(person.activities == () for person in slim.persons)
+    kept = ("numorg", "matricule", "dtdemrsa", "etat_dossier", "events", "transfer_out")
+    assert [getattr(slim, name) for name in kept] == [getattr(found, name) for name in kept]
+    assert [(p.nir13, p.birth_date, p.role, p.sdd, p.sdd_start) for p in slim.persons] == [
+        (p.nir13, p.birth_date, p.role, p.sdd, p.sdd_start) for p in found.persons
+    ]
+    assert pickle.loads(pickle.dumps(slim)) == slim  # noqa: S301 - our own bytes
+    assert for_import(found, keep_raw=True).raw_fragment == found.raw_fragment
 
 
 def test_fast_constructor_falls_back_to_the_dataclass_when_unsure() -> None:

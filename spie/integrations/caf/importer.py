@@ -389,6 +389,7 @@ class CafImporter:
         run.last_committed_position = position
         run.read_count = position
         run.heartbeat_at = utcnow()
+        bulk.commit_without_waiting_for_disk()
         commit()
         if self._decider is not None:
             self._decider.forget_upto(position)

@@ -535,15 +535,64 @@ for _cls, _constructor in (
     _fast_pickling(_cls, _constructor)
 
 
-def without_raw_fragment(household: CafHousehold) -> CafHousehold:
-    """The same household without its raw XML (lighter to send to another process)."""
-    values = list(operator.attrgetter(*_HOUSEHOLD_FIELDS)(household))
-    values[_RAW_INDEX] = ""
+def for_import(household: CafHousehold, *, keep_raw: bool) -> CafHousehold:
+    """The household reduced to what the importer reads, lighter to send to another process:
+    the current address only, no activities, benefit details, suspensions, transfer in, nor
+    the header fields nobody stores; the raw XML only if ``keep_raw`` (rejects need it)."""
+    values = list(_household_values(household))
+    for index, empty in _HOUSEHOLD_DROPPED:
+        values[index] = empty
+    if not keep_raw:
+        values[_RAW_INDEX] = ""
+    current = household.current_address
+    values[_ADDRESSES_INDEX] = () if current is None else (current,)
+    persons = []
+    for person in household.persons:
+        person_values = list(_person_values(person))
+        for index, empty in _PERSON_DROPPED:
+            person_values[index] = empty
+        persons.append(_new_person(*person_values))
+    values[_PERSONS_INDEX] = tuple(persons)
     return _new_household(*values)
 
 
 _HOUSEHOLD_FIELDS = tuple(f.name for f in dataclasses.fields(CafHousehold))
+_PERSON_FIELDS = tuple(f.name for f in dataclasses.fields(CafPerson))
+_household_values = operator.attrgetter(*_HOUSEHOLD_FIELDS)
+_person_values = operator.attrgetter(*_PERSON_FIELDS)
 _RAW_INDEX = _HOUSEHOLD_FIELDS.index("raw_fragment")
+_ADDRESSES_INDEX = _HOUSEHOLD_FIELDS.index("addresses")
+_PERSONS_INDEX = _HOUSEHOLD_FIELDS.index("persons")
+#: Fields the importer never reads, with the empty value they get in :func:`for_import`.
+_HOUSEHOLD_DROPPED = tuple(
+    (_HOUSEHOLD_FIELDS.index(name), empty)
+    for name, empty in (
+        ("partner_type", None),
+        ("partner_id", None),
+        ("transfer_in", None),
+        ("family_situation_since", None),
+        ("topforcdro", None),
+        ("dtodrsa", None),
+        ("opening_reason", None),
+        ("right_suspensions", ()),
+        ("payment_suspensions", ()),
+        ("no_fixed_abode", None),
+        ("request_origin", None),
+        ("request_origin_on", None),
+        ("benefit_details", ()),
+        ("natpf", ()),
+    )
+)
+_PERSON_DROPPED = tuple(
+    (_PERSON_FIELDS.index(name), empty)
+    for name, empty in (
+        ("birth_date_type", None),
+        ("nir_certified", None),
+        ("rsa_in_charge", None),
+        ("sdd_end", None),
+        ("activities", ()),
+    )
+)
 
 
 # --------------------------------------------------------------------------------------------

@@ -41,8 +41,8 @@ from spie.integrations.caf.parser import (
     FlowHeader,
     MalformedFileError,
     UnsafeFileError,
+    for_import,
     iter_caf_flow,
-    without_raw_fragment,
 )
 from spie.integrations.caf.scanner import (
     DROP,
@@ -253,10 +253,8 @@ def _strip(item: Item) -> tuple[Any, ...]:
     if item.household is not None:
         household = item.household
         digest = item.digest or fingerprint(b"raw:" + household.raw_fragment.encode())
-        keep_raw = not household.numorg  # rejected by the importer: keep the fragment
-        if not keep_raw:
-            household = without_raw_fragment(household)
-        return ("h", item.position, digest, household)
+        # Without a NUMORG the importer rejects the household: it keeps the fragment.
+        return ("h", item.position, digest, for_import(household, keep_raw=not household.numorg))
     error = item.error
     if error is None:  # pragma: no cover - an item is one or the other
         raise ValueError("empty item")

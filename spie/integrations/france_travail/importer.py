@@ -150,6 +150,7 @@ class FtImporter:
         run.read_count += len(batch)
         run.last_committed_position = max(position, run.last_committed_position)
         run.heartbeat_at = utcnow()
+        bulk.commit_without_waiting_for_disk()
         commit()
 
     def _reject(
