@@ -987,7 +987,9 @@ def test_dtos_are_instances_of_the_real_frozen_classes() -> None:
 def test_household_for_import_keeps_what_the_importer_reads() -> None:
     _, items = parse(flow_bytes(rich_household()))
     (found,) = households_of(items)
-    assert found.benefit_details and found.persons[0].activities and found.addresses
+    assert found.benefit_details
+    assert found.persons[0].activities
+    assert found.addresses
     slim = for_import(found, keep_raw=False)
     assert type(slim) is CafHousehold
     assert (slim.raw_fragment, slim.benefit_details, slim.addresses) == (
