@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from spie.audit.models import AuditAction, AuditEvent
 from spie.clocks.services import seed_delay_policies
 from spie.db import commit, db
 from spie.integrations.models import (
@@ -163,6 +164,45 @@ def test_shared_samples_give_the_persons_sdd_histories_and_cases(tmp_path):
         "2",
         D(2026, 10, 31),
     )
+
+
+@requires_samples
+def test_creations_are_audited_per_batch_and_updates_per_person(tmp_path):
+    report = run_import(tmp_path, MONTHLY)
+    created = db.session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == AuditAction.CREATE,
+            AuditEvent.actor_label == f"import:caf:{report['run_id']}",
+        )
+    ).all()
+    persons = [e for e in created if e.resource_type == "person"]
+    cases = [e for e in created if e.resource_type == "orientation_case"]
+    person_ids = set(db.session.scalars(select(Person.id)))
+    assert len(persons) == 1  # one batch
+    assert persons[0].person_id is None
+    assert set(persons[0].details["ids"]) == person_ids
+    assert persons[0].details["count"] == len(person_ids)
+    assert persons[0].resource_id == f"{min(person_ids)}..{max(person_ids)}"
+    case_rows = db.session.execute(select(OrientationCase.id, OrientationCase.person_id)).all()
+    assert sorted(cases[0].details["ids"]) == sorted(row.id for row in case_rows)
+    assert sorted(cases[0].details["person_ids"]) == sorted(row.person_id for row in case_rows)
+
+    # A later flow changing a person: one row for that person, naming the fields only.
+    text = MONTHLY.read_bytes().replace(b"<DTREF>2026-10-31<", b"<DTREF>2026-11-30<")
+    assert text != MONTHLY.read_bytes()
+    newer = tmp_path / "newer.xml"
+    newer.write_bytes(text.replace(b"<NOM>HADDAD<", b"<NOM>HADDAD-MARTIN<", 1))
+    second = run_import(tmp_path, newer)
+    (renamed,) = db.session.scalars(select(Person).where(Person.last_name == "HADDAD-MARTIN"))
+    updates = db.session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.actor_label == f"import:caf:{second['run_id']}",
+            AuditEvent.resource_type == "person",
+        )
+    ).all()
+    assert [(e.action, e.person_id, e.details["fields"]) for e in updates] == [
+        (AuditAction.UPDATE, renamed.id, ["last_name", "search_name"])
+    ]
 
 
 @requires_samples

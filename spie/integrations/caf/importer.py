@@ -966,14 +966,15 @@ class CafImporter:
             else:
                 counts["unchanged"] += 1
 
-        for person, new_id in zip(new_plans, bulk.insert_returning_ids(P, new_rows), strict=True):
+        new_ids = bulk.insert_returning_ids(P, new_rows)
+        for person, new_id in zip(new_plans, new_ids, strict=True):
             person.person_id = new_id
+        if new_ids:
             audit.append(
-                bulk.audit_row(
+                bulk.audit_batch_row(
                     AuditAction.CREATE,
                     "person",
-                    new_id,
-                    person_id=new_id,
+                    new_ids,
                     reason="caf_import",
                     details={"run": self.run_id, "public": Public.BRSA.value},
                     actor_label=self.actor,
@@ -1113,7 +1114,7 @@ class CafImporter:
         so ``sdd_entered`` would open a case with the policy in force on the start date —
         done here for the whole batch at once, with the same policy and deadlines."""
         rows: list[dict[str, Any]] = []
-        infos: list[tuple[int, dt.date, ClockStartBasis, bool, int]] = []
+        person_ids: list[int] = []
         for person, plan in new_sdd:
             start, basis, estimated = self._clock_start(plan.household, person.caf)
             try:
@@ -1164,22 +1165,17 @@ class CafImporter:
                     "updated_at": now,
                 }
             )
-            infos.append((person.person_id, start, basis, estimated, policy.id))
+            person_ids.append(person.person_id)
         ids = bulk.insert_returning_ids(CASES, rows)
-        for case_id, (pid, start, basis, estimated, policy_id) in zip(ids, infos, strict=True):
+        if ids:
+            # The clock start, its basis and the policy are in each case row.
             audit.append(
-                bulk.audit_row(
+                bulk.audit_batch_row(
                     AuditAction.CREATE,
                     "orientation_case",
-                    case_id,
-                    person_id=pid,
+                    ids,
                     reason="orientation",
-                    details={
-                        "clock_started_on": start.isoformat(),
-                        "start_basis": basis.value,
-                        "estimated": estimated,
-                        "policy_id": policy_id,
-                    },
+                    details={"run": self.run_id, "person_ids": person_ids},
                     actor_label=self.actor,
                     at=now,
                 )
