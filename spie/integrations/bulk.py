@@ -12,6 +12,7 @@ columns as serialised text on the COPY path.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -267,15 +268,47 @@ def insert_ignoring_conflicts(table: Table, rows: Sequence[dict[str, Any]]) -> N
         db.session.execute(sqlite_insert(table).on_conflict_do_nothing(), list(rows))
 
 
+_SEPARATOR = "\x1f"  # ASCII unit separator: never in names, NIRs or identifiers
+
+
+def _pg_array(values: list[Any], column_type: Any) -> Any:
+    """``values`` as a PostgreSQL array of ``column_type``. Strings, integers and dates are
+    sent as one text parameter split by ``string_to_array`` (in C, on the server): psycopg dumps
+    a list parameter element by element in Python, a visible cost with thousands of values per
+    batch. Anything else (or a value containing the separator) goes as a plain array."""
+    from sqlalchemy import Date, Integer, String, Text, cast, func
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    joined: str | None = None
+    if values and "" not in values:
+        kind = column_type.impl if hasattr(column_type, "impl") else column_type
+        first = values[0]
+        try:
+            if isinstance(first, str) and isinstance(kind, String):
+                joined = _SEPARATOR.join(values)
+                if joined.count(_SEPARATOR) != len(values) - 1:
+                    joined = None  # a value holds the separator
+            elif isinstance(first, int) and isinstance(kind, Integer):
+                if all(type(value) is int for value in values):
+                    joined = _SEPARATOR.join(map(str, values))
+            elif type(first) is dt.date and isinstance(kind, Date):
+                joined = _SEPARATOR.join(map(dt.date.isoformat, values))
+        except TypeError:  # a None or a value of another type: sent as a plain array
+            joined = None
+    if joined is None:
+        return bindparam(None, values, type_=ARRAY(column_type))
+    split = func.string_to_array(bindparam(None, joined, type_=Text), _SEPARATOR)
+    return cast(split, ARRAY(column_type))
+
+
 def in_values(column: Any, values: Iterable[Any]) -> Any:
     """``column IN values`` — on PostgreSQL ``column = ANY(:array)``: one parameter instead of
     thousands (no huge statement to build, parse and plan for every batch)."""
     items = list(values)
     if _is_postgres():
         from sqlalchemy import any_
-        from sqlalchemy.dialects.postgresql import ARRAY
 
-        return column == any_(bindparam(None, items, type_=ARRAY(column.type)))
+        return column == any_(_pg_array(items, column.type))
     return column.in_(items)
 
 
@@ -287,13 +320,12 @@ def select_matching_pairs(
     if not _is_postgres():
         return query.where(tuple_(first, second).in_(pairs))
     from sqlalchemy import and_, func
-    from sqlalchemy.dialects.postgresql import ARRAY
 
     ordered = list(pairs)
     wanted = (
         func.unnest(
-            bindparam(None, [a for a, _b in ordered], type_=ARRAY(first.type)),
-            bindparam(None, [b for _a, b in ordered], type_=ARRAY(second.type)),
+            _pg_array([a for a, _b in ordered], first.type),
+            _pg_array([b for _a, b in ordered], second.type),
         )
         .table_valued("a", "b")
         .render_derived()

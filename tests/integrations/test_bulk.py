@@ -98,3 +98,36 @@ def test_pairs_and_any_filters_select_exact_matches(app):
         select(REG.c.nir).where(bulk.in_values(REG.c.nir, ["1800169000005", "nope"]))
     )
     assert list(any_of) == ["1800169000005"]
+
+
+def test_any_filters_with_every_kind_of_value(app):
+    """Strings, integers and dates go as one split text parameter on PostgreSQL; values that
+    cannot (the separator inside, an empty string, a None) still select exactly."""
+    rows = [_registration(n) for n in range(60)]
+    ids = bulk.insert_returning_ids(REG, rows)
+
+    def nirs(where: Any) -> list[str]:
+        return sorted(db.session.scalars(select(REG.c.nir).where(where)))
+
+    assert nirs(bulk.in_values(REG.c.id, [ids[1], ids[2], 10**9])) == [
+        "1800169000001",
+        "1800169000002",
+    ]
+    assert nirs(bulk.in_values(REG.c.id, [ids[3], None])) == ["1800169000003"]
+    assert nirs(bulk.in_values(REG.c.nir, ["1800169000004", ""])) == ["1800169000004"]
+    assert nirs(bulk.in_values(REG.c.nir, ["1800169000005", "x\x1f1800169000006"])) == [
+        "1800169000005"
+    ]
+    assert len(nirs(bulk.in_values(REG.c.state_since, [dt.date(2026, 10, 1)]))) == 60
+    assert nirs(bulk.in_values(REG.c.birth_date, [dt.date(1999, 1, 1)])) == []
+    bulk.update_rows(REG, [{"id": ids[7], "reason_label": "a\x1fb"}])
+    bulk.update_rows(REG, [{"id": ids[8], "reason_label": ""}])
+    assert nirs(bulk.in_values(REG.c.reason_label, ["a\x1fb", ""])) == [
+        "1800169000007",
+        "1800169000008",
+    ]
+    wanted = {("1800169000009", dt.date(1980, 1, 1)), ("x\x1fy", dt.date(1980, 1, 1))}
+    found = db.session.scalars(
+        bulk.select_matching_pairs(select(REG.c.nir), REG.c.nir, REG.c.birth_date, wanted)
+    )
+    assert list(found) == ["1800169000009"]
