@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -161,3 +163,18 @@ def open_run_source(run: ImportRun) -> Iterator[BinaryIO]:
         raise FileNotFoundError(f"run {run.id} has neither a stored file nor a path")
     with Path(run.local_path).open("rb") as handle:
         yield handle
+
+
+@contextmanager
+def run_file_path(run: ImportRun) -> Iterator[str]:
+    """A path to the run's file that another thread or process can read without the database
+    session: the CLI's file, or the stored file spooled to a temporary file for the duration
+    of the block (nothing stays on disk afterwards)."""
+    if run.file_id is None and run.local_path is not None:
+        yield run.local_path
+        return
+    with tempfile.NamedTemporaryFile(prefix="spie-import-") as spool:
+        with open_run_source(run) as raw:
+            shutil.copyfileobj(raw, spool, 1024 * 1024)
+        spool.flush()
+        yield spool.name

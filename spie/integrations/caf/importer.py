@@ -36,8 +36,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,7 +75,7 @@ from spie.integrations.models import (
     RejectStatus,
 )
 from spie.integrations.runs import refuse
-from spie.integrations.storage import open_run_source
+from spie.integrations.storage import open_run_source, run_file_path
 from spie.orientation.models import CaseStatus, ClockStartBasis, OrientationCase
 from spie.persons.models import CafRole, Household, Person, Public, SddPeriod, Sex
 from spie.territories.models import Commune
@@ -280,7 +278,7 @@ class CafImporter:
         resume = run.last_committed_position
         try:
             if _parse_in_child():
-                with self._file_path() as path:
+                with run_file_path(self.run) as path:
                     piped = PipedSource(path, _database_url(), resume, use_scan, self._apply_bumps)
                     try:
                         yield piped
@@ -301,20 +299,6 @@ class CafImporter:
             refuse(run, exc.code, exc.message)
             commit()
             yield None
-
-    @contextmanager
-    def _file_path(self) -> Iterator[str]:
-        """A path the child process can read: the CLI's file, or the stored file spooled to
-        a temporary file for the duration of the run."""
-        run = self.run
-        if run.file_id is None and run.local_path is not None:
-            yield run.local_path
-            return
-        with tempfile.NamedTemporaryFile(prefix="spie-import-", suffix=".xml") as spool:
-            with open_run_source(run) as raw:
-                shutil.copyfileobj(raw, spool, 1024 * 1024)
-            spool.flush()
-            yield spool.name
 
     def _apply_bumps(self, bumps: list[tuple[int, int]], dtref: dt.date) -> None:
         """Unchanged households seen in a newer flow: remember that date (an older flow

@@ -23,6 +23,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections import Counter
+from contextlib import closing
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, select
@@ -49,8 +51,9 @@ from spie.integrations.models import (
     RejectSeverity,
     RejectStatus,
 )
+from spie.integrations.readahead import read_ahead
 from spie.integrations.runs import refuse
-from spie.integrations.storage import open_run_source
+from spie.integrations.storage import run_file_path
 from spie.persons.models import Person
 
 REG = cast(Table, FtRegistration.__table__)
@@ -105,7 +108,7 @@ class FtImporter:
 
     def execute(self) -> None:
         run = self.run
-        with open_run_source(run) as raw:
+        with run_file_path(run) as path, Path(path).open("rb") as raw:
             try:
                 records = iter_ft_file(raw, self.kind)
             except FtFileError as exc:
@@ -115,15 +118,17 @@ class FtImporter:
             run.flow_schema = self.kind[:10]
             batch: list[FtRecord | FtRecordError] = []
             last_line = run.last_committed_position
-            for record in records:
-                line = record.line_no
-                last_line = max(last_line, line)
-                if line <= run.last_committed_position:
-                    continue  # committed by an interrupted attempt
-                batch.append(record)
-                if len(batch) >= self.batch_size:
-                    self._apply(batch, line)
-                    batch = []
+            # The next lines are parsed by a thread while this one waits for PostgreSQL.
+            with closing(read_ahead(records)) as ahead:
+                for record in ahead:
+                    line = record.line_no
+                    last_line = max(last_line, line)
+                    if line <= run.last_committed_position:
+                        continue  # committed by an interrupted attempt
+                    batch.append(record)
+                    if len(batch) >= self.batch_size:
+                        self._apply(batch, line)
+                        batch = []
             self._apply(batch, last_line)
         run.status = ImportStatus.DONE
         run.finished_at = utcnow()
