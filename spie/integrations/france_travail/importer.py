@@ -268,8 +268,7 @@ class FtImporter:
             }
             created = False
             if reg is None:
-                reg = {
-                    "id": None,
+                reg = {  # no "id": a new registration (its row as inserted)
                     "nir": record.nir13,
                     "birth_date": record.birth_date,
                     "person_id": person["id"] if person else None,
@@ -310,7 +309,7 @@ class FtImporter:
                         reg.update(values)
                         reg["updated_run_id"] = self.run_id
                         reg["updated_at"] = now
-                        if reg["id"] is not None:
+                        if "id" in reg:
                             dirty[record.nir13] = reg
                     counts["updated"] += 1
                 if (
@@ -322,7 +321,7 @@ class FtImporter:
             if person is not None:
                 if reg["person_id"] != person["id"]:
                     reg["person_id"] = person["id"]
-                    if reg["id"] is not None:
+                    if "id" in reg:
                         dirty[record.nir13] = reg
                     counts["persons_linked"] += 1
                 if person["france_travail_id"] != record.france_travail_id:
@@ -331,10 +330,7 @@ class FtImporter:
             else:
                 counts["unknown_persons"] += 1
 
-        bulk.insert_rows(
-            REG,
-            [{name: value for name, value in reg.items() if name != "id"} for reg in new_regs],
-        )
+        bulk.insert_rows(REG, new_regs)
         bulk.update_rows(
             REG,
             [
