@@ -243,6 +243,9 @@ class FtImporter:
                 persons_by_ftid.setdefault(row["france_travail_id"], dict(row))
 
         kind = self.event_kind
+        # Decided once: an enum member looked up on its class costs a descriptor call per line.
+        inscription = kind == FtEventKind.INSCRIPTION
+        radiation = kind == FtEventKind.RADIATION
         state_of_line = STATE_OF_EVENT[kind]
         new_regs: list[dict[str, Any]] = []
         dirty: dict[str, dict[str, Any]] = {}
@@ -258,8 +261,8 @@ class FtImporter:
                 "france_travail_id": record.france_travail_id,
                 "state": state_of_line,
                 "state_since": record.event_date,
-                "category": record.code[:2] if kind == FtEventKind.INSCRIPTION else None,
-                "reason_code": None if kind == FtEventKind.INSCRIPTION else record.code[:10],
+                "category": record.code[:2] if inscription else None,
+                "reason_code": None if inscription else record.code[:10],
                 "reason_label": _clip(record.reason, 200),
                 "agency": _clip(record.agency, 120),
                 "commune_insee": record.insee_code
@@ -303,7 +306,7 @@ class FtImporter:
                 if not created:
                     newer = (record.event_date, _RANK[state_of_line]) > (
                         reg["state_since"],
-                        _RANK[FtRegistrationState(reg["state"])],
+                        _RANK[reg["state"]],  # StrEnum: the stored value finds its member
                     )
                     if newer:
                         reg.update(values)
@@ -312,11 +315,7 @@ class FtImporter:
                         if "id" in reg:
                             dirty[record.nir13] = reg
                     counts["updated"] += 1
-                if (
-                    kind == FtEventKind.RADIATION
-                    and person is not None
-                    and person["bound_by_duties"]
-                ):
+                if radiation and person is not None and person["bound_by_duties"]:
                     alerts.append((person["id"], record.event_date, record.code[:10]))
             if person is not None:
                 if reg["person_id"] != person["id"]:
