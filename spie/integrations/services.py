@@ -309,6 +309,7 @@ def _apply_payload(person: Person, match: ProbableMatch, created: bool) -> None:
     usable), address, SDD observation and clock (same rules as the importer)."""
     from spie.orientation.clock_events import sdd_entered, sdd_left
     from spie.orientation.models import ClockStartBasis
+    from spie.parcours.clocks import pause_clocks, resume_clocks
     from spie.persons.services import record_sdd_state, set_address
 
     payload = match.payload
@@ -372,9 +373,11 @@ def _apply_payload(person: Person, match: ProbableMatch, created: bool) -> None:
         else:
             start = _date(payload.get("sdd_since")) or match.flow_dtref
             basis, estimated = ClockStartBasis.FLOW_ENTRY, False
+        resume_clocks(person.id, start)
         sdd_entered(person, start, basis, estimated)
     elif was_sdd and not effective:
         sdd_left(person, match.flow_dtref, "left_sdd")
+        pause_clocks(person.id, match.flow_dtref, "left_sdd")
 
 
 def _pending(match: ProbableMatch) -> None:

@@ -19,6 +19,13 @@ before the end and is due on the end date; its policy is the one in force on sig
 
 Creating a clock is idempotent (``key``); a missing policy creates nothing and is logged,
 the daily scan creates the clock once an administrator has added the policy.
+
+**Leaving SDD pauses** (DOMAIN §3): when the person leaves SDD, their right closes or they
+move away (CAF flows), their open clocks stop with ``stop_reason`` ``paused:<reason>`` — not
+open, so never overdue nor in anybody's queue; when they are bound by duties again, the
+paused clocks run again, their deadlines pushed back by the paused days (the time used before
+the pause still counts). A paused clock is still met by its end event, and closing the
+pathway or cancelling the contract ends it like an open one.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import datetime as dt
 import logging
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from spie.clocks.calendar import Duration, add_duration
 from spie.clocks.models import ClockKind, DelayPolicy
@@ -140,14 +147,24 @@ def start_clock(
     return clock
 
 
+PAUSED = "paused:"  # stop_reason prefix of a clock paused by an exit from SDD
+_running_or_paused = or_(
+    PathwayClock.stopped_on.is_(None), PathwayClock.stop_reason.startswith(PAUSED)
+)
+
+
 def open_clocks(
-    person_id: int, kinds: set[ClockKind], pathway_id: int | None = None
+    person_id: int,
+    kinds: set[ClockKind],
+    pathway_id: int | None = None,
+    *,
+    with_paused: bool = False,
 ) -> list[PathwayClock]:
     query = select(PathwayClock).where(
         PathwayClock.person_id == person_id,
         PathwayClock.kind.in_(kinds),
         PathwayClock.met_on.is_(None),
-        PathwayClock.stopped_on.is_(None),
+        _running_or_paused if with_paused else PathwayClock.stopped_on.is_(None),
     )
     if pathway_id is not None:
         query = query.where(PathwayClock.pathway_id == pathway_id)
@@ -157,13 +174,66 @@ def open_clocks(
 def meet_clocks(
     person_id: int, kinds: set[ClockKind], on: dt.date, pathway_id: int | None = None
 ) -> int:
-    """The end event happened on ``on``: every open clock of ``kinds`` is met."""
-    clocks = open_clocks(person_id, kinds, pathway_id)
+    """The end event happened on ``on``: every open (or paused) clock of ``kinds`` is met."""
+    clocks = open_clocks(person_id, kinds, pathway_id, with_paused=True)
     for clock in clocks:
+        clock.stopped_on = None
+        clock.stop_reason = None
         clock.met_on = on
     if clocks:
         db.session.flush()
     return len(clocks)
+
+
+def pause_clocks(person_id: int, on: dt.date, reason: str) -> int:
+    """The person left SDD (``left_sdd``), their right closed (``right_closed``) or they
+    moved away (``moved_away``) on ``on``: their open clocks pause (see the module)."""
+    return stop_clocks(person_id, None, on, f"{PAUSED}{reason}"[:60])
+
+
+def resume_clocks(person_id: int, on: dt.date) -> int:
+    """The person is bound by duties again from ``on``: their paused clocks run again, each
+    deadline pushed back by the days of the pause. An observation older than the pause
+    changes nothing. Audited (who: the caller's actor)."""
+    from spie.audit.models import AuditAction
+    from spie.audit.service import record
+
+    clocks = db.session.scalars(
+        select(PathwayClock).where(
+            PathwayClock.person_id == person_id,
+            PathwayClock.met_on.is_(None),
+            PathwayClock.stop_reason.startswith(PAUSED),
+        )
+    ).all()
+    resumed = 0
+    for clock in clocks:
+        paused_on = clock.stopped_on
+        if paused_on is None or on < paused_on:
+            continue
+        pause = on - paused_on
+        clock.due_on += pause
+        if clock.target_on is not None:
+            clock.target_on += pause
+        reason = (clock.stop_reason or "")[len(PAUSED) :]
+        clock.stopped_on = None
+        clock.stop_reason = None
+        record(
+            AuditAction.UPDATE,
+            "pathway_clock",
+            clock.id,
+            person_id=person_id,
+            reason="sdd_return",
+            details={
+                "kind": clock.kind.value,
+                "paused_on": paused_on.isoformat(),
+                "paused_days": pause.days,
+                "pause_reason": reason,
+            },
+        )
+        resumed += 1
+    if resumed:
+        db.session.flush()
+    return resumed
 
 
 def stop_clocks(
@@ -175,11 +245,14 @@ def stop_clocks(
     pathway_id: int | None = None,
     contract_id: int | None = None,
 ) -> int:
-    """End open clocks without meeting them (pathway closed, contract cancelled)."""
+    """End open clocks without meeting them (pathway closed, contract cancelled). A paused
+    clock ends too (it keeps the day it stopped counting), unless ``reason`` is itself a
+    pause."""
+    pausing = reason.startswith(PAUSED)
     query = select(PathwayClock).where(
         PathwayClock.person_id == person_id,
         PathwayClock.met_on.is_(None),
-        PathwayClock.stopped_on.is_(None),
+        PathwayClock.stopped_on.is_(None) if pausing else _running_or_paused,
     )
     if kinds is not None:
         query = query.where(PathwayClock.kind.in_(kinds))
@@ -189,7 +262,8 @@ def stop_clocks(
         query = query.where(PathwayClock.contract_id == contract_id)
     clocks = list(db.session.scalars(query))
     for clock in clocks:
-        clock.stopped_on = on
+        if clock.stopped_on is None:
+            clock.stopped_on = on
         clock.stop_reason = reason
     if clocks:
         db.session.flush()

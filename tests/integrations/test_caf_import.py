@@ -340,6 +340,53 @@ def _small_flow(dtref: str = "2026-11-16", **kw: object) -> bytes:
     )
 
 
+def test_a_followed_person_leaving_sdd_pauses_the_pathway_clocks_until_they_return(tmp_path):
+    from spie.orientation.models import Parcours
+    from spie.parcours.models import PathwayClock
+    from tests.parcours.factories import decide, seed_rules, structure
+
+    seed_rules()
+    a = nir13(7)
+
+    def flow(dtref: str, **kw: object) -> bytes:
+        return flow_bytes([hh(7, person(nom="GOLF", nir=a), **kw)], dtref=dtref)
+
+    assert run_import(tmp_path, flow("2026-10-01"))["status"] == "done"
+    followed = person_by_nir(a)
+    decide(
+        followed,
+        structure("LYON"),
+        parcours=Parcours.EMPLOI,
+        decided_on=D(2026, 10, 10),
+        notified_on=D(2026, 10, 10),
+    )
+
+    def clocks() -> dict[str, tuple[object, ...]]:
+        rows = db.session.scalars(
+            select(PathwayClock).where(PathwayClock.person_id == followed.id)
+        ).all()
+        for row in rows:
+            db.session.refresh(row)
+        return {c.kind.value: (c.due_on, c.stopped_on, c.stop_reason) for c in rows}
+
+    before = clocks()
+    assert before["pathway_entry"][1:] == (None, None)
+    closed = run_import(
+        tmp_path, flow("2026-10-20", etat="5", moticlorsa="PCG", dtclorsa="2026-10-15")
+    )
+    assert closed["details"]["caf"]["pathway_clocks_paused"] == len(before)
+    paused = clocks()
+    assert paused["pathway_entry"][1:] == (D(2026, 10, 15), "paused:right_closed")
+    back = run_import(tmp_path, flow("2026-11-04"))
+    assert back["details"]["caf"]["pathway_clocks_resumed"] == len(before)
+    resumed = clocks()
+    assert resumed["pathway_entry"] == (
+        before["pathway_entry"][0] + dt.timedelta(days=20),  # 15 October → 4 November
+        None,
+        None,
+    )
+
+
 def test_the_same_file_twice_changes_nothing(tmp_path):
     data = _small_flow()
     first = run_import(tmp_path, data, name="a.xml")

@@ -362,6 +362,8 @@ class CafImporter:
             "cases_opened",
             "clocks_entered",
             "clocks_paused",
+            "pathway_clocks_paused",
+            "pathway_clocks_resumed",
             "reviews_flagged",
             "events",
         ):
@@ -1182,6 +1184,7 @@ class CafImporter:
         if not ids:
             return
         from spie.orientation.clock_events import sdd_entered, sdd_left
+        from spie.parcours.clocks import pause_clocks, resume_clocks
 
         persons = {
             person.id: person
@@ -1198,7 +1201,9 @@ class CafImporter:
         for pid, on, reason in left:
             sdd_left(persons[pid], on, reason)
             counts["clocks_paused"] += 1
+            counts["pathway_clocks_paused"] += pause_clocks(pid, on, reason)
         for pid, start, basis, estimated in entered:
+            counts["pathway_clocks_resumed"] += resume_clocks(pid, start)
             try:
                 if sdd_entered(persons[pid], start, basis, estimated) is not None:
                     counts["clocks_entered"] += 1
