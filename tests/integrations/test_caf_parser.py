@@ -743,6 +743,20 @@ def test_latin1_flows_give_the_text_of_the_file(declaration: str) -> None:
     assert info.value.line == line_of(broken, b"\xffVES\x01")
 
 
+def test_latin1_reader_rewrites_the_declaration_whatever_the_read_size() -> None:
+    data = flow_bytes([household(persons=[person(nom="ÉLODIE")])])
+    prefix, rest = data[:200], data[200:]
+    reader = caf_parser._ReplayReader(prefix, io.BytesIO(rest), latin1_as_utf8=True)
+    reader.buffer = bytearray()
+    pieces = []
+    while piece := reader.read(7):  # smaller than the XML declaration
+        pieces.append(piece)
+    given = b"".join(pieces)
+    assert given.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
+    assert given.decode("utf-8").split("?>", 1)[1] == data.decode("latin-1").split("?>", 1)[1]
+    assert bytes(reader.buffer) == data  # the raw fragments are cut from the file's own bytes
+
+
 def test_utf8_bytes_declared_latin1_is_a_record_error() -> None:
     hs = [
         household(matricule="111111100000000"),
