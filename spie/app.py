@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask_login import current_user
 
+from spie.api.common import IdConverter
 from spie.config import load_settings
 from spie.db import commit, db, rollback
 from spie.errors import register_error_handlers
@@ -34,6 +35,8 @@ class SpieFlask(Flask):
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = SpieFlask(__name__, instance_relative_config=False)
+    # Before any route is added: every <int:...> of the URLs is a bounded row id.
+    app.url_map.converters["int"] = IdConverter
     app.config.update(load_settings(overrides))
     app.json.sort_keys = False  # type: ignore[attr-defined]
     _configure_logging(app)

@@ -7,11 +7,26 @@ from typing import Any
 import marshmallow as ma
 from flask import current_app, request
 from sqlalchemy import Select, func, select
+from werkzeug.routing import IntegerConverter
 
+from spie.api import SQL_INTEGER_MAX
 from spie.db import db
 from spie.errors import Conflict, PreconditionRequired
 
 MAX_PER_PAGE = 100
+# Primary keys are SQL INTEGER columns (signed 32 bits on PostgreSQL).
+MAX_ID = SQL_INTEGER_MAX
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in our URLs is always a row id: a number beyond the column's range names
+    no row, so the URL does not match (404) instead of reaching the database, which cannot
+    even compare it (SQLite: OverflowError; PostgreSQL: out of range for type integer).
+    The bound is published in the OpenAPI document (``maximum``)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 class PaginationArgs(ma.Schema):

@@ -62,6 +62,29 @@ def test_404_for_a_missing_resource_and_an_unknown_url(client, admin):
     assert_problem(api.get("/api/v1/no-such-thing"), 404)
 
 
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("GET", "/api/v1/persons/{id}"),
+        ("DELETE", "/api/v1/auth/tokens/{id}"),
+        ("GET", "/api/v1/rio-sessions/{id}"),
+        ("POST", "/api/v1/imports/runs/{id}/resume"),
+    ],
+)
+@pytest.mark.parametrize("row_id", [2**31, 2**63, 10**40])
+def test_404_for_an_id_beyond_the_id_columns(client, admin, method, url, row_id):
+    # Found by the API fuzz: the database cannot compare such a number (SQLite's driver
+    # raised OverflowError, PostgreSQL answers "out of range for type integer"): it was a 500.
+    response = api_as(client, admin)._call(method, url.format(id=row_id))
+    assert_problem(response, 404)
+
+
+def test_the_id_bound_is_published_in_the_openapi_document(client):
+    document = client.get("/api/v1/openapi.json").json
+    parameter = document["paths"]["/api/v1/persons/{person_id}"]["parameters"][0]
+    assert parameter["schema"]["maximum"] == 2**31 - 1
+
+
 def test_405_for_a_wrong_method(client, admin):
     response = api_as(client, admin).delete("/api/v1/persons")
     assert_problem(response, 405)
@@ -87,6 +110,47 @@ def test_422_wrong_type(client, admin):
         "validation_failed",
     )
     assert set(body["errors"]) == {"capacity"}
+
+
+# Found by the API fuzz: integers no SQL INTEGER column can hold reached the database
+# (SQLite's driver raised OverflowError, PostgreSQL "out of range for type integer"): 500s.
+@pytest.mark.parametrize("number", [2**31, -(2**31) - 1, 10**40])
+def test_422_integer_beyond_the_database_in_the_query_string(client, admin, number):
+    body = assert_problem(
+        api_as(client, admin).get(f"/api/v1/offers?provider_structure_id=1&territory_id={number}"),
+        422,
+        "validation_failed",
+    )
+    assert body["errors"] == {
+        "territory_id": ["Nombre hors des bornes acceptées (-2147483648 à 2147483647)."]
+    }
+
+
+def test_422_integer_beyond_the_database_in_the_body_and_in_a_list(client, admin):
+    body = assert_problem(
+        api_as(client, admin).post(
+            "/api/v1/agents",
+            json={
+                "email": "nouvel.agent@spie.test",
+                "first_name": "Dominique",
+                "last_name": "Martin",
+                "roles": ["referent"],
+                "structure_id": 10**40,
+                "territory_ids": [1, 2**63],
+            },
+        ),
+        422,
+        "validation_failed",
+    )
+    assert set(body["errors"]) == {"structure_id", "territory_ids"}
+    assert body["errors"]["territory_ids"] == {
+        "1": ["Nombre hors des bornes acceptées (-2147483648 à 2147483647)."]
+    }
+
+
+def test_integers_within_the_database_range_are_accepted(client, admin):
+    response = api_as(client, admin).get(f"/api/v1/offers?territory_id={2**31 - 1}")
+    assert response.status_code == 200, response.get_data(as_text=True)
 
 
 def test_422_body_that_is_not_json(client, admin):
