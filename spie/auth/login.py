@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from typing import Any
 
 from flask import Flask, request
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from spie.agents.models import Agent
 from spie.auth.models import ApiToken
@@ -40,6 +42,19 @@ def create_api_token(agent: Agent, name: str, ttl: dt.timedelta) -> tuple[ApiTok
     return token, value
 
 
+def _agent_with_access() -> tuple[Any, ...]:
+    """Loader options: the agent of a request with what every request reads (roles,
+    territories for the scope, the session nonce) joined into the same statement — the
+    relationships' default "selectin" loading costs three more round trips per request.
+    (Built on call: touching the relationships at import would configure the mappers before
+    every model is imported.)"""
+    return (
+        joinedload(Agent.role_rows),
+        joinedload(Agent.territories),
+        joinedload(Agent.session_state),
+    )
+
+
 def _load_session_agent(user_id: str) -> Agent | None:
     try:
         kind, raw_id, _nonce = user_id.split(":", 2)
@@ -48,7 +63,7 @@ def _load_session_agent(user_id: str) -> Agent | None:
         return None
     if kind != "agent":
         return None
-    agent = db.session.get(Agent, agent_id)
+    agent = db.session.get(Agent, agent_id, options=_agent_with_access())
     if agent is None or agent.get_id() != user_id or not agent.is_active:
         return None
     return agent
@@ -61,7 +76,15 @@ def _load_bearer_agent() -> Agent | None:
     value = header[len("Bearer ") :].strip()
     if not value.startswith(TOKEN_PREFIX):
         return None
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_digest == digest_token(value)))
+    token = (
+        db.session.execute(
+            select(ApiToken)
+            .where(ApiToken.token_digest == digest_token(value))
+            .options(joinedload(ApiToken.agent).options(*_agent_with_access()))
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
     now = utcnow()
     if token is None or not token.is_valid(now) or not token.agent.is_active:
         raise Unauthorized("Jeton d'API invalide, expiré ou révoqué.", code="invalid_token")

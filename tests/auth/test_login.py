@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
 from spie.agents.models import Agent, Role
 from spie.auth.login import create_api_token
@@ -384,3 +385,29 @@ def test_a_session_cookie_copied_before_logout_is_void_after_it(client, agent):
     assert client.get("/api/v1/auth/me").status_code == 401
     client.set_cookie("spie_session", copied, domain="spie.test")
     assert client.get("/api/v1/auth/me").status_code == 401
+
+
+def test_a_bearer_request_loads_its_agent_in_one_statement(client, app):
+    """Token, agent, roles, territories and session nonce in one round trip: the
+    relationships' own loading would add four statements to every API call."""
+    from spie.territories.models import Territory
+    from tests.parcours.factories import StatementCounter
+
+    agent = AgentFactory(roles=[Role.REFERENT, Role.MANAGER])
+    agent.territories = list(db.session.scalars(select(Territory).limit(2)))
+    db.session.flush()
+    _token, value = create_api_token(agent, "t", dt.timedelta(hours=1))
+    headers = {"Authorization": f"Bearer {value}"}
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200  # warm
+    with StatementCounter() as counter:
+        response = client.get("/api/v1/auth/me", headers=headers)
+    assert response.status_code == 200, response.json
+    assert sorted(response.json["roles"]) == ["manager", "referent"]
+    auth = [s for s in counter.statements if "api_tokens" in s]
+    assert len(auth) == 1
+    assert all(
+        table not in s
+        for s in counter.statements
+        if s not in auth
+        for table in ("FROM agent_roles", "FROM agent_session_states", "agent_territories.agent_id")
+    )
