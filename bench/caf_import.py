@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.common import ensure_database
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SETUP = """
@@ -205,6 +207,7 @@ def main() -> None:
     results["persons"] = persons
     results["file_mb"] = round(big.stat().st_size / 1e6, 1)
 
+    ensure_database(url)
     reset(url)
     base = baseline(url, big)
     results["baseline_s"] = round(base["wall"], 2)

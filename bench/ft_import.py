@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.caf_import import ROOT, _env, _measure, reset
+from bench.common import ensure_database
 
 LAST_NAMES = ("MARTIN", "BERNARD", "DUBOIS", "LEFÈVRE", "MÜLLER", "NGUYEN", "DA SILVA", "FRANÇOIS")
 FIRST_NAMES = ("JEAN", "LÉA", "CHLOÉ", "LOÏC", "THÉO", "AÏCHA", "HÉLÈNE", "KARIM")
@@ -140,6 +141,7 @@ def main() -> None:
     print(
         f"baseline: parse only (iter_ft_file): {parse_s:.1f} s = {args.lines / parse_s:.0f} lines/s"
     )
+    ensure_database(args.database_url)
     reset(args.database_url)
     results: dict[str, Any] = {"lines": args.lines, "parse_only_s": round(parse_s, 2)}
     for kind, path in (("stock", stock), ("radiations", radiations)):

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _hasher = PasswordHasher()
-# A real hash verified when the account does not exist, so both paths cost the same time.
-_DUMMY_HASH = _hasher.hash("spie-timing-equaliser")
+
+
+@cache
+def _dummy_hash() -> str:
+    """A real hash verified when the account does not exist, so both paths cost the same time
+    (made on first use: hashing costs ~0.1 s, and most processes never verify a password)."""
+    return _hasher.hash("spie-timing-equaliser")
+
 
 MIN_PASSWORD_LENGTH = 12
 
@@ -20,7 +28,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from spie.common.gc_tuning import bulk_gc
 from spie.db import commit, db, rollback, utcnow
 from spie.integrations.locks import advisory_lock
 from spie.integrations.models import (
@@ -179,7 +180,8 @@ def execute_run(run_id: int) -> dict[str, Any]:
         run.error_message = None
         commit()
         try:
-            _importer_for(run).execute()
+            with bulk_gc():
+                _importer_for(run).execute()
         except Exception as exc:
             rollback()
             run = _reload(run_id)

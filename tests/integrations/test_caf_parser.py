@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -31,6 +32,7 @@ from spie.integrations.caf.parser import (
     for_import,
     iter_caf_flow,
 )
+from spie.integrations.caf.scanner import KEEP, FilteringReader
 from tests.integrations.caf_builders import (
     NIR_CJT,
     NIR_DEM,
@@ -61,6 +63,23 @@ Item = CafHousehold | CafRecordError
 def parse(data: bytes) -> tuple[CafFlow, list[Item]]:
     flow = iter_caf_flow(io.BytesIO(data))
     return flow, list(flow)
+
+
+def parse_scanned(data: bytes) -> tuple[CafFlow, list[Item]]:
+    """As the importer reads a flow: through the byte scanner (every household kept), the
+    raw fragments taken from the scanner's cut."""
+    reader = FilteringReader(io.BytesIO(data), lambda batch: [KEEP] * len(batch))
+    flow = iter_caf_flow(reader, reader.next_segment)  # type: ignore[arg-type]
+    items = []
+    for item in flow:
+        reader.next_kept(item.position)
+        items.append(item)
+    return flow, items
+
+
+BOTH_READERS = pytest.mark.parametrize(
+    "parse_with", [parse, parse_scanned], ids=["lxml", "scanned"]
+)
 
 
 def households_of(items: list[Item]) -> list[CafHousehold]:
@@ -206,13 +225,14 @@ def test_raw_fragment_is_the_household_xml() -> None:
     ("encoding", "byte_encoding"),
     [("ISO-8859-1", "iso-8859-1"), ("UTF-8", "utf-8"), (None, "utf-8")],
 )
+@BOTH_READERS
 def test_raw_fragment_is_the_text_of_the_household_in_the_file(
-    encoding: str | None, byte_encoding: str
+    encoding: str | None, byte_encoding: str, parse_with: Callable[..., Any]
 ) -> None:
     hs = numbered_households(3)
     hs[1] = replace(hs[1], persons=[person(nom="L&ROUX", prenom="HÉLÈNE")])
     text = flow_text(hs, encoding=encoding)
-    _, items = parse(text.encode(byte_encoding))
+    _, items = parse_with(text.encode(byte_encoding))
     found = households_of(items)
     assert [text.count(h.raw_fragment) for h in found] == [1, 1, 1]  # verbatim, whole elements
     assert all(h.raw_fragment.startswith("<InfosFoyerRSA>\n") for h in found)
@@ -229,6 +249,7 @@ XSI_NIL = '<ZZZ xsi:nil="true"/>\n'  # prefix declared on the root only
         ("<!-- a comment -->\n", ""),
         ("<!-- </InfosFoyerRSA> -->\n", ""),
         ("<?pi data?>\n", ""),
+        ("<?pi </InfosFoyerRSA>?>\n", ""),  # the byte scanner cuts there
         ("<ZZZ><![CDATA[x]]></ZZZ>\n", ""),
         (XSI_NIL, ""),
         ("<ZZZ>&#233;</ZZZ>\n", ""),
@@ -236,12 +257,15 @@ XSI_NIL = '<ZZZ xsi:nil="true"/>\n'  # prefix declared on the root only
         ("", "<?pi <InfosFoyerRSA>?>\n"),
     ],
 )
-def test_raw_fragment_of_a_household_that_cannot_be_cut_out(inside: str, between: str) -> None:
+@BOTH_READERS
+def test_raw_fragment_of_a_household_that_cannot_be_cut_out(
+    inside: str, between: str, parse_with: Callable[..., Any]
+) -> None:
     """The fragment is then the element serialised by lxml: still the right household."""
     hs: list[Household | str] = list(numbered_households(4))
     hs[1] = replace(numbered_households(2)[1], extra=inside)
     hs.insert(1, between)
-    _, items = parse(flow_bytes(hs))
+    _, items = parse_with(flow_bytes(hs))
     found = households_of(items)
     assert [h.numdemrsa for h in found] == [f"{i:011d}" for i in range(1, 5)]
     for h in found:
@@ -260,10 +284,13 @@ def test_raw_fragment_of_a_household_that_cannot_be_cut_out(inside: str, between
         ("</IdentificationRSA>", "</IdentificationRSA>\n<InfosFoyerRSA>\n</InfosFoyerRSA>"),
     ],
 )
-def test_raw_fragments_when_household_tags_are_unusual(change: tuple[str, str]) -> None:
+@BOTH_READERS
+def test_raw_fragments_when_household_tags_are_unusual(
+    change: tuple[str, str], parse_with: Callable[..., Any]
+) -> None:
     hs = [h.xml() for h in numbered_households(3)]
     hs[1] = hs[1].replace(*change)
-    _, items = parse(flow_bytes(hs, count=None))
+    _, items = parse_with(flow_bytes(hs, count=None))
     for item in items:
         element = etree.fromstring(item.raw_fragment)
         assert element.tag == "InfosFoyerRSA"

@@ -546,22 +546,40 @@ class CafImporter:
         }
         if not keys:
             return {}
-        rows = db.session.execute(
+        matricules = {matricule for _numorg, matricule in keys}
+        # Filter on the matricule (indexed, selective), then on the organisme here. Two
+        # statements rather than a join: the planner cannot count the values of the array
+        # parameter and hashed the whole sync table for each batch.
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in db.session.execute(
             select(
                 H.c.id,
                 H.c.version,
                 *[H.c[name] for name in _HOUSEHOLD_FIELDS],
                 H.c.last_flow_on,
-                SYNC.c.id.label("sync_id"),
-                SYNC.c.content_hash.label("sync_hash"),
-                SYNC.c.flow_dtref.label("sync_dtref"),
-            )
-            .select_from(H.outerjoin(SYNC, SYNC.c.household_id == H.c.id))
-            .where(bulk.in_values(H.c.caf_matricule, {matricule for _numorg, matricule in keys}))
-        ).mappings()
-        # Filter on the matricule (indexed, selective), then on the organisme here.
-        found = {(row["caf_numorg"], row["caf_matricule"]): dict(row) for row in rows}
-        return {key: row for key, row in found.items() if key in keys}
+            ).where(bulk.in_values(H.c.caf_matricule, matricules))
+        ).mappings():
+            key = (row["caf_numorg"], row["caf_matricule"])
+            if key in keys:
+                found[key] = {**row, "sync_id": None, "sync_hash": None, "sync_dtref": None}
+        if not found:
+            return found
+        for sync in db.session.execute(
+            select(
+                SYNC.c.id,
+                SYNC.c.household_id,
+                SYNC.c.content_hash,
+                SYNC.c.flow_dtref,
+                SYNC.c.caf_numorg,
+                SYNC.c.caf_matricule,
+            ).where(bulk.in_values(SYNC.c.caf_matricule, matricules))
+        ):
+            household = found.get((sync.caf_numorg, sync.caf_matricule))
+            if household is not None and household["id"] == sync.household_id:
+                household.update(
+                    sync_id=sync.id, sync_hash=sync.content_hash, sync_dtref=sync.flow_dtref
+                )
+        return found
 
     def _household_plan(self, item: Item, existing: dict[str, Any] | None) -> _HouseholdPlan:
         household = item.household

@@ -1445,11 +1445,39 @@ class _RawFragments:
             del buffer[:end]
             end = 0
         self._position = end
-        if b"&#" in data:
-            return None  # character references: the text checks must see the characters
-        if b":" in data and _PREFIXED_MARKUP_RE.search(data):
-            return None  # a namespace prefix, perhaps declared outside the fragment
-        return data.decode(self._codec, "replace")
+        return _fragment_text(data, self._codec)
+
+
+def _fragment_text(data: bytes | bytearray, codec: str) -> str | None:
+    """The text of a household's bytes, or None when it would not be the element's content."""
+    if b"&#" in data:
+        return None  # character references: the text checks must see the characters
+    if b"?" in data and b"<?" in data:
+        return None  # a processing instruction, which the parser drops
+    if b":" in data and _PREFIXED_MARKUP_RE.search(data):
+        return None  # a namespace prefix, perhaps declared outside the fragment
+    return data.decode(codec, "replace")
+
+
+class _ScannedFragments:
+    """The raw XML of each household, as the byte scanner (``scanner.py``) cut it.
+
+    When the scanner filters the flow, the parser reads nothing but the households it kept, in
+    order, each exactly as cut (no comment, CDATA, nested household nor attribute on
+    ``InfosFoyerRSA``: the scanner gives up filtering otherwise); ``next_segment`` gives the
+    bytes of the household the parser is reading (None once the scanner passes the rest
+    through: that household is then serialised). No second copy of the file is kept.
+    """
+
+    __slots__ = ("_codec", "_next_segment")
+
+    def __init__(self, next_segment: Callable[[], bytes | None], codec: str) -> None:
+        self._next_segment = next_segment
+        self._codec = codec
+
+    def take(self) -> str | None:
+        data = self._next_segment()
+        return None if data is None else _fragment_text(data, self._codec)
 
 
 def _check_prolog(raw: BinaryIO) -> tuple[bytes, str | None]:
@@ -1520,7 +1548,11 @@ class CafFlow:
     ``count_mismatch`` None when they agree.
     """
 
-    def __init__(self, source: BinaryIO | str | Path) -> None:
+    def __init__(
+        self,
+        source: BinaryIO | str | Path,
+        next_segment: Callable[[], bytes | None] | None = None,
+    ) -> None:
         if isinstance(source, str | Path):
             self._raw: BinaryIO = Path(source).open("rb")  # noqa: SIM115 - closed by close()
             self._owned = True
@@ -1542,8 +1574,13 @@ class CafFlow:
                 and prefix.startswith(b"<?xml")
                 and b"?>" in prefix,
             )
-            fragments = _RawFragments.for_flow(reader, prefix, self.declared_encoding)
-            if fragments is not None:
+            codec = _SLICEABLE_ENCODINGS.get(declared or "utf-8")
+            fragments: _RawFragments | _ScannedFragments | None
+            if next_segment is not None and codec is not None:
+                fragments = _ScannedFragments(next_segment, codec)
+            else:
+                fragments = _RawFragments.for_flow(reader, prefix, self.declared_encoding)
+            if isinstance(fragments, _RawFragments):
                 reader.buffer = bytearray()  # kept from the start: offsets are in the file
             self._items = self._parse(reader, fragments)
             first = next(self._items)
@@ -1576,7 +1613,7 @@ class CafFlow:
     # -- internals ---------------------------------------------------------------------------
 
     def _parse(
-        self, reader: _ReplayReader, fragments: _RawFragments | None
+        self, reader: _ReplayReader, fragments: _RawFragments | _ScannedFragments | None
     ) -> Iterator[FlowHeader | _Item]:
         context = etree.iterparse(
             reader,
@@ -1705,12 +1742,15 @@ def _household_or_error(elem: etree._Element, position: int, raw: str | None = N
         )
 
 
-def iter_caf_flow(source: BinaryIO | str | Path) -> CafFlow:
+def iter_caf_flow(
+    source: BinaryIO | str | Path, next_segment: Callable[[], bytes | None] | None = None
+) -> CafFlow:
     """Open a CAF bénéficiaires flow (a path, or a binary file object left open by us).
 
     Refuses DTD / entity declarations (UnsafeFileError) and reads the header before returning
     (MalformedFileError if it is missing or bad). Iterate the result for households and record
     errors; a syntax or encoding error later in the file raises MalformedFileError after the
-    complete households before it.
+    complete households before it. ``next_segment``: the bytes of the household being read,
+    when a byte scanner feeds the parser (see :class:`_ScannedFragments`).
     """
-    return CafFlow(source)
+    return CafFlow(source, next_segment)

@@ -86,7 +86,7 @@ class FilteringReader:
         self.seen = 0  # households cut so far
         self.skipped_total = 0
         # Kept households, in order: (original position, numorg, matricule, digest)
-        self._kept: deque[tuple[int, str | None, str | None, bytes | None]] = deque()
+        self._kept: deque[tuple[int, str | None, str | None, bytes | None, bytes]] = deque()
         self._parser_position = 0
         # Skipped positions as ranges [first, last] (run-length: flat memory on re-imports).
         self._skipped: deque[list[int]] = deque()
@@ -119,10 +119,14 @@ class FilteringReader:
             raise ScanMismatchError("parser positions out of order")
         self._parser_position = parser_position
         if self._kept:
-            return self._kept.popleft()
+            return self._kept.popleft()[:4]
         if self.passthrough:
             return (parser_position + self.skipped_total, None, None, None)
         raise ScanMismatchError("the parser read a household the reader did not see")
+
+    def next_segment(self) -> bytes | None:
+        """The bytes of the household the parser reads now (None: passed through, not cut)."""
+        return self._kept[0][4] if self._kept else None
 
     def next_position(self) -> int:
         """Original position of the next household the parser will read."""
@@ -212,7 +216,7 @@ class FilteringReader:
             end += len(END)
             gap = bytes(buffer[offset:start])
             segment = bytes(buffer[start:end])
-            if gap.strip() or b"<!" in segment or START in segment[len(START) :]:
+            if gap.strip() or b"<!" in segment or segment.find(START, len(START)) >= 0:
                 # Text between households, a comment/CDATA inside one, nesting: give up.
                 irregular = True
                 break
@@ -241,7 +245,13 @@ class FilteringReader:
                     self._line_marks.append((self._out_lines, self._skipped_lines))
                     self._emit(scanned.segment)
                     self._kept.append(
-                        (scanned.position, scanned.numorg, scanned.matricule, scanned.digest)
+                        (
+                            scanned.position,
+                            scanned.numorg,
+                            scanned.matricule,
+                            scanned.digest,
+                            scanned.segment,
+                        )
                     )
                 else:
                     self.skipped_total += 1

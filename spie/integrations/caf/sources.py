@@ -34,6 +34,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from spie.common.gc_tuning import tune_for_bulk_work
 from spie.integrations import bulk
 from spie.integrations.caf.parser import (
     CafHousehold,
@@ -105,7 +106,8 @@ class Decider:
         self.resume = resume
         self._on_bumps = on_bumps
         self._recent_span = recent_span
-        self.recent: dict[tuple[str, str], int] = {}
+        self.recent: dict[tuple[str, str], int] = {}  # key -> position where last kept
+        self._kept_order: deque[tuple[int, tuple[str, str]]] = deque()
         self.reader: FilteringReader | None = None
 
     def __call__(self, batch: list[Scanned]) -> list[int]:
@@ -152,21 +154,26 @@ class Decider:
                         bumps.append((row.id, row.household_id))
             if decision == KEEP and scanned.numorg and scanned.matricule:
                 self.recent[key] = scanned.position
+                self._kept_order.append((scanned.position, key))
             decisions.append(decision)
         if bumps and dtref is not None:
             self._on_bumps(bumps, dtref)
         if self._recent_span is not None and batch:
-            horizon = batch[-1].position - self._recent_span
-            if horizon > 0 and len(self.recent) > self._recent_span:
-                for key, seen in list(self.recent.items()):
-                    if seen < horizon:
-                        del self.recent[key]
+            self._forget_before(batch[-1].position - self._recent_span)
         return decisions
 
     def forget_upto(self, position: int) -> None:
-        for key, seen in list(self.recent.items()):
-            if seen <= position:
-                del self.recent[key]
+        self._forget_before(position + 1)
+
+    def _forget_before(self, horizon: int) -> None:
+        """Forget the keys last kept before ``horizon``, oldest first: this costs what it
+        removes (a scan of the whole dict per window cost 2 s per 100,000 households)."""
+        order = self._kept_order
+        recent = self.recent
+        while order and order[0][0] < horizon:
+            position, key = order.popleft()
+            if recent.get(key) == position:  # not kept again since
+                del recent[key]
 
 
 def located(exc: MalformedFileError, reader: FilteringReader | None) -> str:
@@ -196,7 +203,10 @@ class LocalSource:
         self.total = 0
         self.expected_count: int | None = None
         try:
-            self._flow = iter_caf_flow(self.reader if self.reader is not None else raw)  # type: ignore[arg-type]
+            if self.reader is not None:
+                self._flow = iter_caf_flow(self.reader, self.reader.next_segment)  # type: ignore[arg-type]
+            else:
+                self._flow = iter_caf_flow(raw)
         except UnsafeFileError as exc:
             raise SourceRefusedError(f"unsafe_{exc.code}", exc.message) from None
         except MalformedFileError as exc:
@@ -269,6 +279,7 @@ def _strip(item: Item) -> tuple[Any, ...]:
 def _child(path: str, database_url: str, resume: int, use_scan: bool, out: Any) -> None:
     """Body of the parsing process (forked): parse ``path``, send messages on ``out``."""
     _die_with_parent()
+    tune_for_bulk_work()
     parent = os.getppid()
 
     def send(message: tuple[Any, ...]) -> None:
@@ -281,9 +292,11 @@ def _child(path: str, database_url: str, resume: int, use_scan: bool, out: Any) 
                     os._exit(1)
 
     from sqlalchemy import create_engine
-    from sqlalchemy.pool import NullPool
+    from sqlalchemy.pool import StaticPool
 
-    engine = create_engine(database_url, poolclass=NullPool)
+    # One connection for the whole parse (a new one per window cost a connection start-up
+    # each time); each chunk still ends its transaction.
+    engine = create_engine(database_url, poolclass=StaticPool)
     session = Session(bind=engine)
     try:
         decider = (
