@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -77,11 +78,20 @@ def _copy(
         if binary:
             copy.set_types(types)
         write = copy.write_row
+        take = operator.itemgetter(*columns) if len(columns) > 1 else None
         for row in rows:
-            values = list(map(row.get, columns))
-            for index in json_positions:
-                if values[index] is not None:
-                    values[index] = dumps(values[index], ensure_ascii=False, separators=(",", ":"))
+            values: Sequence[Any]
+            try:
+                values = take(row) if take is not None else (row[columns[0]],)
+            except KeyError:  # a column left out of this row: NULL
+                values = tuple(map(row.get, columns))
+            if json_positions:
+                values = list(values)
+                for index in json_positions:
+                    if values[index] is not None:
+                        values[index] = dumps(
+                            values[index], ensure_ascii=False, separators=(",", ":")
+                        )
             write(values)
 
 

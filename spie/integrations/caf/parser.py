@@ -1450,7 +1450,8 @@ class _RawFragments:
 
 def _fragment_text(data: bytes | bytearray, codec: str) -> str | None:
     """The text of a household's bytes, or None when it would not be the element's content."""
-    if b"&#" in data:
+    # One-byte searches first: memchr, ten times faster than a two-byte search.
+    if b"&" in data and b"&#" in data:
         return None  # character references: the text checks must see the characters
     if b"?" in data and b"<?" in data:
         return None  # a processing instruction, which the parser drops
