@@ -64,6 +64,8 @@ __all__ = [
     "MalformedFileError",
     "RecordWarning",
     "UnsafeFileError",
+    "from_import_values",
+    "import_values",
     "iter_caf_flow",
 ]
 
@@ -539,6 +541,13 @@ def for_import(household: CafHousehold, *, keep_raw: bool) -> CafHousehold:
     """The household reduced to what the importer reads, lighter to send to another process:
     the current address only, no activities, benefit details, suspensions, transfer in, nor
     the header fields nobody stores; the raw XML only if ``keep_raw`` (rejects need it)."""
+    return from_import_values(import_values(household, keep_raw=keep_raw))
+
+
+def import_values(household: CafHousehold, *, keep_raw: bool) -> tuple[object, ...]:
+    """:func:`for_import` as plain field values (the persons as tuples of values): what the
+    parsing process sends, pickled without a hook call per object;
+    :func:`from_import_values` rebuilds the household."""
     values = list(_household_values(household))
     for index, empty in _HOUSEHOLD_DROPPED:
         values[index] = empty
@@ -551,9 +560,16 @@ def for_import(household: CafHousehold, *, keep_raw: bool) -> CafHousehold:
         person_values = list(_person_values(person))
         for index, empty in _PERSON_DROPPED:
             person_values[index] = empty
-        persons.append(_new_person(*person_values))
+        persons.append(tuple(person_values))
     values[_PERSONS_INDEX] = tuple(persons)
-    return _new_household(*values)
+    return tuple(values)
+
+
+def from_import_values(values: tuple[object, ...]) -> CafHousehold:
+    fields = list(values)
+    persons = cast(tuple[tuple[object, ...], ...], fields[_PERSONS_INDEX])
+    fields[_PERSONS_INDEX] = tuple([_new_person(*person) for person in persons])
+    return _new_household(*fields)
 
 
 _HOUSEHOLD_FIELDS = tuple(f.name for f in dataclasses.fields(CafHousehold))

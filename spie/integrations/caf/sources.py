@@ -42,7 +42,8 @@ from spie.integrations.caf.parser import (
     FlowHeader,
     MalformedFileError,
     UnsafeFileError,
-    for_import,
+    from_import_values,
+    import_values,
     iter_caf_flow,
 )
 from spie.integrations.caf.scanner import (
@@ -264,7 +265,12 @@ def _strip(item: Item) -> tuple[Any, ...]:
         household = item.household
         digest = item.digest or fingerprint(b"raw:" + household.raw_fragment.encode())
         # Without a NUMORG the importer rejects the household: it keeps the fragment.
-        return ("h", item.position, digest, for_import(household, keep_raw=not household.numorg))
+        return (
+            "h",
+            item.position,
+            digest,
+            import_values(household, keep_raw=not household.numorg),
+        )
     error = item.error
     if error is None:  # pragma: no cover - an item is one or the other
         raise ValueError("empty item")
@@ -419,7 +425,7 @@ class PipedSource:
             if kind == "items":
                 for entry in message[1]:
                     if entry[0] == "h":
-                        yield Item(entry[1], entry[3], None, entry[2])
+                        yield Item(entry[1], from_import_values(entry[3]), None, entry[2])
                     else:
                         code, text, position, keys, raw = entry[3]
                         error = CafRecordError(
