@@ -47,7 +47,7 @@ from sqlalchemy import Table, select, update
 from spie.audit.models import AuditAction, AuditEvent
 from spie.clocks.models import ClockKind, DelayPolicy
 from spie.clocks.services import due_dates, policy_in_force
-from spie.common.nir import nir_key, normalize_name
+from spie.common.nir import normalize_name
 from spie.db import commit, db, rollback, utcnow
 from spie.errors import SpieError
 from spie.integrations import bulk
@@ -61,6 +61,7 @@ from spie.integrations.caf.sources import (
     PipedSource,
     SourceRefusedError,
 )
+from spie.integrations.caf.values import ValueBuilder
 from spie.integrations.models import (
     IMPORTED_STATUSES,
     CafHouseholdEvent,
@@ -77,7 +78,7 @@ from spie.integrations.models import (
 from spie.integrations.runs import refuse
 from spie.integrations.storage import open_run_source, run_file_path
 from spie.orientation.models import CaseStatus, ClockStartBasis, OrientationCase
-from spie.persons.models import CafRole, Household, Person, Public, SddPeriod, Sex
+from spie.persons.models import Household, Person, Public, SddPeriod
 from spie.territories.models import Commune
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,6 @@ log = logging.getLogger(__name__)
 #: ETATDOSRSA values where nobody is bound by duties (refused, closed).
 CLOSED_STATES = frozenset({"1", "5", "6"})
 SDD_ROLES = frozenset({"DEM", "CJT"})
-_ROLES = frozenset(r.value for r in CafRole)
 _LINE_SUFFIX = " (line "
 
 H = cast(Table, Household.__table__)
@@ -161,13 +161,6 @@ _HOUSEHOLD_FIELDS = (
 )
 
 
-def _clip(value: str | None, size: int) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    return value[:size] if value else None
-
-
 @dataclass(slots=True)
 class _PersonPlan:
     caf: CafPerson
@@ -210,7 +203,7 @@ class CafImporter:
         self._policies: dict[dt.date, Any] = {}
         self._all_policies: list[DelayPolicy] | None = None
         self._due: dict[tuple[int, dt.date], tuple[dt.date | None, dt.date | None]] = {}
-        self._search_names: dict[tuple[str, str], str] = {}
+        self._values = ValueBuilder(self._communes)
         self.dtref: dt.date = dt.date.min
         self.initial_stock = False
         self.source_label = "caf"
@@ -585,23 +578,14 @@ class CafImporter:
         household = item.household
         if household is None:  # pragma: no cover - filtered by the caller
             raise ValueError("a household item is expected")
-        values: dict[str, Any] = {
-            "caf_fonorg": (household.fonorg or "CAF")[:3],
-            "caf_numorg": household.numorg,
-            "caf_matricule": household.matricule,
-            "rsa_request_number": household.numdemrsa,
-            "rsa_requested_on": household.dtdemrsa,
-            "rsa_state": household.etat_dossier,
-            "family_situation": household.family_situation,
-        }
+        values, person_values = self._values.prepare(household)
         plan = _HouseholdPlan(item=item, household=household, existing=existing, values=values)
         if existing is not None:
             plan.household_id = existing["id"]
             plan.changed = [name for name, value in values.items() if existing[name] != value]
-        address = self._address_values(household)
         closed = household.etat_dossier in CLOSED_STATES or household.transfer_out is not None
         entded = "ENTDED" in household.event_codes
-        for caf in household.persons:
+        for caf, caf_values in zip(household.persons, person_values, strict=True):
             eligible = caf.role in SDD_ROLES
             flag = eligible and bool(
                 caf.sdd or caf.entering_sdd or (entded and caf.sdd is not False)
@@ -609,83 +593,12 @@ class CafImporter:
             plan.persons.append(
                 _PersonPlan(
                     caf=caf,
-                    values=self._person_values(caf, address),
+                    values=caf_values,
                     sdd_flag=flag,
                     effective=flag and not closed,
                 )
             )
         return plan
-
-    def _address_values(self, household: CafHousehold) -> dict[str, Any] | None:
-        address = household.current_address
-        if address is None:
-            return None
-        line = " ".join(
-            part
-            for part in (address.street_number, address.street_type, address.street_name)
-            if part
-        )
-        complement = " ".join(
-            part
-            for part in (address.complement_identity, address.complement, address.locality)
-            if part
-        )
-        insee = address.insee_code
-        territory_id = self._communes.get(insee) if insee else None
-        postal = (
-            address.postal_code if address.postal_code and len(address.postal_code) == 5 else None
-        )
-        return {
-            "address_line": _clip(line, 300),
-            "address_complement": _clip(complement, 300),
-            "postal_code": postal,
-            "commune_insee": insee if territory_id is not None else None,
-            "territory_id": territory_id,
-        }
-
-    def _search_name(self, last_name: str, first_name: str) -> str:
-        key = (last_name, first_name)
-        found = self._search_names.get(key)
-        if found is None:
-            found = normalize_name(f"{last_name} {first_name}")[:220]
-            if len(self._search_names) > 50_000:
-                self._search_names.clear()
-            self._search_names[key] = found
-        return found
-
-    def _person_values(self, caf: CafPerson, address: dict[str, Any] | None) -> dict[str, Any]:
-        role = (
-            caf.role if caf.role in _ROLES else (caf.pfa_role if caf.pfa_role in _ROLES else None)
-        )
-        last_name = _clip(caf.last_name, 100) or caf.last_name
-        first_name = _clip(caf.first_name, 100) or caf.first_name
-        values: dict[str, Any] = {
-            "caf_role": CafRole(role) if role else None,
-            "civility": _clip(caf.qual, 3),
-            "last_name": last_name,
-            "birth_name": _clip(caf.birth_name, 100),
-            "first_name": first_name,
-            "other_first_names": _clip(" ".join(caf.other_first_names), 200),
-            "search_name": self._search_name(last_name, first_name),
-            "birth_date": caf.birth_date,
-            "birth_place": _clip(caf.birth_place, 100),
-            "sex": Sex(caf.sex) if caf.sex in ("1", "2") else None,
-            "public": Public.BRSA,
-        }
-        if caf.nir13 is not None:
-            if caf.nir_key_valid:
-                values.update(nir=caf.nir13, nir_key=nir_key(caf.nir13), nir_verified=True)
-            else:
-                given = int(caf.nir_key) if caf.nir_key and caf.nir_key.isdigit() else 0
-                values.update(
-                    nir=caf.nir13, nir_key=given if 1 <= given <= 97 else None, nir_verified=False
-                )
-        ft_id = caf.france_travail_id
-        if ft_id is not None and 8 <= len(ft_id) <= 11:
-            values["france_travail_id"] = ft_id
-        if address is not None:
-            values.update(address)
-        return values
 
     # ------------------------------------------------------------------ matching
 
