@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from spie.db import db
-from spie.integrations.caf.values import ValueBuilder
+from spie.integrations.caf.values import HOUSEHOLD_COLUMNS, ValueBuilder
 from spie.persons.models import CafRole, Public
 from spie.territories.models import Commune
 from tests.integrations.import_helpers import MONTHLY
@@ -26,6 +26,7 @@ def test_values_of_a_person(communes):
     with iter_caf_flow(MONTHLY) as flow:
         household = next(h for h in flow if getattr(h, "persons", None))
     values, persons = ValueBuilder(communes).prepare(household)
+    assert tuple(values) == HOUSEHOLD_COLUMNS  # what the importer reads back to compare
     assert values["caf_matricule"] == household.matricule
     assert len(persons) == len(household.persons)
     first, caf = persons[0], household.persons[0]

@@ -61,7 +61,7 @@ from spie.integrations.caf.sources import (
     PipedSource,
     SourceRefusedError,
 )
-from spie.integrations.caf.values import ValueBuilder
+from spie.integrations.caf.values import HOUSEHOLD_COLUMNS, ValueBuilder
 from spie.integrations.models import (
     IMPORTED_STATUSES,
     CafHouseholdEvent,
@@ -149,15 +149,6 @@ _COMPARED = (
     "territory_id",
     "bound_by_duties",
     "public",
-)
-_HOUSEHOLD_FIELDS = (
-    "caf_fonorg",
-    "caf_numorg",
-    "caf_matricule",
-    "rsa_request_number",
-    "rsa_requested_on",
-    "rsa_state",
-    "family_situation",
 )
 
 
@@ -548,7 +539,7 @@ class CafImporter:
             select(
                 H.c.id,
                 H.c.version,
-                *[H.c[name] for name in _HOUSEHOLD_FIELDS],
+                *[H.c[name] for name in HOUSEHOLD_COLUMNS],
                 H.c.last_flow_on,
             ).where(bulk.in_values(H.c.caf_matricule, matricules))
         ).mappings():

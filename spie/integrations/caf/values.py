@@ -15,6 +15,17 @@ from spie.persons.models import CafRole, Public, Sex
 _ROLES = frozenset(role.value for role in CafRole)
 _SEARCH_NAMES_MAX = 50_000
 
+#: The household columns a flow sets (the keys of :meth:`ValueBuilder.household_values`).
+HOUSEHOLD_COLUMNS = (
+    "caf_fonorg",
+    "caf_numorg",
+    "caf_matricule",
+    "rsa_request_number",
+    "rsa_requested_on",
+    "rsa_state",
+    "family_situation",
+)
+
 #: (household values, one dict of values per person in the household's order)
 Prepared = tuple[dict[str, Any], list[dict[str, Any]]]
 
