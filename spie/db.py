@@ -172,3 +172,15 @@ def enum_type(enum_cls: type[Any], name: str) -> Any:
         values_callable=lambda e: [m.value for m in e],
         validate_strings=True,
     )
+
+
+def deferrable_fk(target: str, **options: Any) -> Any:
+    """A foreign key checked, as any other, at the end of each statement — unless the
+    transaction defers it (``SET CONSTRAINTS ALL DEFERRED``): then at its COMMIT.
+
+    For the tables bulk imports fill: an import batch defers the checks so that PostgreSQL runs
+    them at the batch's COMMIT, which the import does not wait for while it reads and prepares
+    the next batch (:class:`spie.integrations.bulk.BatchCommit`). Nothing goes unchecked."""
+    from sqlalchemy import ForeignKey
+
+    return ForeignKey(target, deferrable=True, initially="IMMEDIATE", **options)

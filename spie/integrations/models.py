@@ -44,7 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spie.db import Base, enum_type, utcnow
+from spie.db import Base, deferrable_fk, enum_type, utcnow
 
 
 class ImportSource(enum.StrEnum):
@@ -285,7 +285,7 @@ class CafHouseholdSync(Base):
     caf_numorg: Mapped[str] = mapped_column(String(3))
     caf_matricule: Mapped[str] = mapped_column(String(15))
     household_id: Mapped[int] = mapped_column(
-        ForeignKey("households.id", ondelete="CASCADE"), index=True
+        deferrable_fk("households.id", ondelete="CASCADE"), index=True
     )
     content_hash: Mapped[bytes] = mapped_column(LargeBinary(16))
     flow_dtref: Mapped[dt.date]
@@ -297,7 +297,7 @@ class CafHouseholdEvent(Base):
     __table_args__ = (UniqueConstraint("household_id", "liquidated_on", "motifs"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    household_id: Mapped[int] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"))
+    household_id: Mapped[int] = mapped_column(deferrable_fk("households.id", ondelete="CASCADE"))
     liquidated_on: Mapped[dt.date | None]
     motifs: Mapped[str] = mapped_column(String(200))  # MOTITRANSFLUX codes, space-separated
     flow_dtref: Mapped[dt.date]

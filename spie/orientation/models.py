@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from spie.db import Base, TimestampMixin, VersionedMixin, enum_type, utcnow
+from spie.db import Base, TimestampMixin, VersionedMixin, deferrable_fk, enum_type, utcnow
 from spie.persons.models import Public
 
 if TYPE_CHECKING:
@@ -103,21 +103,23 @@ class OrientationCase(TimestampMixin, VersionedMixin, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(
+        deferrable_fk("persons.id", ondelete="CASCADE"), index=True
+    )
     status: Mapped[CaseStatus] = mapped_column(enum_type(CaseStatus, "orientation_case_status"))
     clock_started_on: Mapped[dt.date]
     start_basis: Mapped[ClockStartBasis] = mapped_column(
         enum_type(ClockStartBasis, "clock_start_basis")
     )
     clock_estimated: Mapped[bool] = mapped_column(default=False)
-    policy_id: Mapped[int] = mapped_column(ForeignKey("delay_policies.id"))
+    policy_id: Mapped[int] = mapped_column(deferrable_fk("delay_policies.id"))
     # Deadlines include the paused days; NULL while the clock is paused.
     legal_deadline: Mapped[dt.date | None]
     target_date: Mapped[dt.date | None]
     paused_since: Mapped[dt.date | None]
     paused_days: Mapped[int] = mapped_column(default=0)
     # Grouping keys frozen at opening (indicators group by where the clock started).
-    territory_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id"))
+    territory_id: Mapped[int | None] = mapped_column(deferrable_fk("territories.id"))
     public: Mapped[Public] = mapped_column(enum_type(Public, "orientation_case_public"))
     rio_absences: Mapped[int] = mapped_column(default=0)
     flagged_for_ep: Mapped[bool] = mapped_column(default=False)

@@ -6,10 +6,10 @@ import datetime as dt
 import enum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from spie.db import Base, TimestampMixin, VersionedMixin, enum_type
+from spie.db import Base, TimestampMixin, VersionedMixin, deferrable_fk, enum_type
 
 if TYPE_CHECKING:
     from spie.structures.models import Structure
@@ -48,12 +48,13 @@ class Household(TimestampMixin, VersionedMixin, Base):
     """A CAF (or MSA) file: ``MATRICULE`` within ``NUMORG``."""
 
     __tablename__ = "households"
-    __table_args__ = (UniqueConstraint("caf_numorg", "caf_matricule"),)
+    # Matricule first: this unique index also serves the searches and imports by matricule.
+    __table_args__ = (UniqueConstraint("caf_matricule", "caf_numorg"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     caf_fonorg: Mapped[str] = mapped_column(String(3), default="CAF")
     caf_numorg: Mapped[str] = mapped_column(String(3))
-    caf_matricule: Mapped[str] = mapped_column(String(15), index=True)
+    caf_matricule: Mapped[str] = mapped_column(String(15))
     rsa_request_number: Mapped[str | None] = mapped_column(String(11))
     rsa_requested_on: Mapped[dt.date | None]
     rsa_state: Mapped[str | None] = mapped_column(String(1))  # ETATDOSRSA, see reference data
@@ -76,6 +77,20 @@ class Person(TimestampMixin, VersionedMixin, Base):
         Index("ix_persons_search_name_birth", "search_name", "birth_date"),
         Index("ix_persons_nir", "nir"),
         Index("ix_persons_household_role", "household_id", "caf_role"),
+        # Partial: most persons have neither (CAF imports leave them empty), and an index of
+        # NULLs costs an insertion per imported person for no lookup.
+        Index(
+            "ix_persons_france_travail_id",
+            "france_travail_id",
+            sqlite_where=text("france_travail_id IS NOT NULL"),
+            postgresql_where=text("france_travail_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_persons_current_structure_id",
+            "current_structure_id",
+            sqlite_where=text("current_structure_id IS NOT NULL"),
+            postgresql_where=text("current_structure_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -95,24 +110,22 @@ class Person(TimestampMixin, VersionedMixin, Base):
     nir_key: Mapped[int | None]
     nir_verified: Mapped[bool] = mapped_column(default=False)
 
-    household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"))
+    household_id: Mapped[int | None] = mapped_column(deferrable_fk("households.id"))
     caf_role: Mapped[CafRole | None] = mapped_column(enum_type(CafRole, "caf_role"))
-    france_travail_id: Mapped[str | None] = mapped_column(String(11), index=True)
+    france_travail_id: Mapped[str | None] = mapped_column(String(11))
 
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(30))
     address_line: Mapped[str | None] = mapped_column(String(300))
     address_complement: Mapped[str | None] = mapped_column(String(300))
     postal_code: Mapped[str | None] = mapped_column(String(5))
-    commune_insee: Mapped[str | None] = mapped_column(ForeignKey("communes.insee_code"))
+    commune_insee: Mapped[str | None] = mapped_column(deferrable_fk("communes.insee_code"))
     # Derived from the commune; kept on the row because every scoped query filters on it.
-    territory_id: Mapped[int | None] = mapped_column(ForeignKey("territories.id"), index=True)
+    territory_id: Mapped[int | None] = mapped_column(deferrable_fk("territories.id"), index=True)
 
     bound_by_duties: Mapped[bool] = mapped_column(default=False)  # SDD today
     # Organisme référent chosen by the last orientation decision (its queue or a référent).
-    current_structure_id: Mapped[int | None] = mapped_column(
-        ForeignKey("structures.id"), index=True
-    )
+    current_structure_id: Mapped[int | None] = mapped_column(deferrable_fk("structures.id"))
     referral_source: Mapped[str | None] = mapped_column(String(200))
     deceased_on: Mapped[dt.date | None]
 
@@ -150,7 +163,9 @@ class SddPeriod(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(
+        deferrable_fk("persons.id", ondelete="CASCADE"), index=True
+    )
     rsa_state: Mapped[str | None] = mapped_column(String(1))
     bound_by_duties: Mapped[bool]
     started_on: Mapped[dt.date]
