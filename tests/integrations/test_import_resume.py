@@ -99,13 +99,13 @@ def _flask(*args: str) -> list[str]:
     return [sys.executable, "-m", "flask", "--app", "wsgi", "spie", *args]
 
 
-def _import(database_url: str, path: Path) -> dict[str, Any]:
+def _import(database_url: str, path: Path, **env: str) -> dict[str, Any]:
     """Run the CLI import to its end (retrying while the killed session's lock lingers)."""
     for _ in range(20):
         done = subprocess.run(
             _flask("import", "caf", str(path), "--batch-size", str(BATCH), "--json"),
             cwd=ROOT,
-            env=_env(database_url),
+            env=_env(database_url, **env),
             capture_output=True,
             text=True,
             timeout=600,
@@ -208,6 +208,17 @@ def clean(flow_file: Path, prefix: str) -> tuple[dict[str, Any], dict[str, Any]]
     url = _fresh_database(f"{prefix}clean")
     report = _import(url, flow_file)
     return report, _tables(url)
+
+
+def test_overlapped_commits_give_what_committing_each_batch_in_turn_gives(flow_file, clean, prefix):
+    """The clean import commits each batch while it reads the next, the foreign keys checked at
+    those commits; this one waits for each commit and checks at each statement."""
+    url = _fresh_database(f"{prefix}sequential")
+    report = _import(url, flow_file, SPIE_IMPORT_OVERLAP_COMMITS="0")
+    clean_report, clean_tables = clean
+    assert report["counts"] == clean_report["counts"]
+    assert report["counts"]["created"] > 0
+    assert _tables(url) == clean_tables
 
 
 def test_an_import_killed_mid_file_then_restarted_equals_a_clean_import(flow_file, clean, prefix):

@@ -38,7 +38,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -185,6 +185,8 @@ class CafImporter:
         self.actor = f"import:caf:{run.id}"
         self._source: LocalSource | PipedSource | None = None
         self._decider: Decider | None = None
+        # Each batch's COMMIT runs in PostgreSQL while the next batch is read and prepared.
+        self._commit = bulk.BatchCommit(overlap=_enabled("SPIE_IMPORT_OVERLAP_COMMITS"))
         self._communes: dict[str, int] = {
             insee: territory_id
             for insee, territory_id in db.session.execute(
@@ -227,6 +229,15 @@ class CafImporter:
         self._details = Counter((run.details or {}).get("caf", {}))
 
     def _execute(self, use_scan: bool) -> None:
+        try:
+            self._execute_batches(use_scan)
+        except BaseException:
+            # Leave the connection usable for the caller's rollback; the error in flight wins.
+            with suppress(Exception):
+                self._commit.settle()
+            raise
+
+    def _execute_batches(self, use_scan: bool) -> None:
         run = self.run
         with self._open_source(use_scan) as source:
             if source is None:
@@ -271,7 +282,7 @@ class CafImporter:
                 return
             with open_run_source(run) as raw:
                 decider = (
-                    Decider(lambda: db.session, resume, self._apply_bumps) if use_scan else None
+                    Decider(self._settled_session, resume, self._apply_bumps) if use_scan else None
                 )
                 self._decider = decider
                 local = LocalSource(raw, decider, resume)
@@ -284,9 +295,15 @@ class CafImporter:
             commit()
             yield None
 
+    def _settled_session(self) -> Any:
+        """The session, once the COMMIT in flight is answered (the connection is free)."""
+        self._commit.settle()
+        return db.session
+
     def _apply_bumps(self, bumps: list[tuple[int, int]], dtref: dt.date) -> None:
         """Unchanged households seen in a newer flow: remember that date (an older flow
         arriving later must not overwrite them)."""
+        self._commit.settle()
         sync_ids = [sync_id for sync_id, _household in bumps]
         household_ids = [household for _sync, household in bumps]
         db.session.execute(
@@ -327,8 +344,10 @@ class CafImporter:
     def _apply(self, items: list[Item], *, upto: int | None = None) -> None:
         run = self.run
         counts: Counter[str] = Counter()
-        if items:
-            self._apply_items(items, counts)
+        # What needs no database first: the previous batch's COMMIT runs meanwhile.
+        prepared = self._prepare_items(items, counts)
+        self._commit.defer_checks()
+        self._apply_items(*prepared, counts)
         position = upto if upto is not None else items[-1].position
         position = max(position, run.last_committed_position)
         if self._source is not None:
@@ -360,11 +379,12 @@ class CafImporter:
         run.read_count = position
         run.heartbeat_at = utcnow()
         bulk.commit_without_waiting_for_disk()
-        commit()
+        self._commit.start()
         if self._decider is not None:
             self._decider.forget_upto(position)
 
     def _finish(self, expected: int | None, total: int) -> None:
+        self._commit.settle()
         run = self.run
         run.expected_count = expected
         if expected is None or expected != total:
@@ -394,6 +414,7 @@ class CafImporter:
         commit()
 
     def _finish_broken(self, broken: Broken) -> None:
+        self._commit.settle()
         run = self.run
         db.session.add(
             ImportReject(
@@ -416,11 +437,13 @@ class CafImporter:
 
     # ------------------------------------------------------------------ applying a batch
 
-    def _apply_items(self, items: list[Item], counts: Counter[str]) -> None:
+    def _prepare_items(
+        self, items: list[Item], counts: Counter[str]
+    ) -> tuple[list[_HouseholdPlan], list[dict[str, Any]], dt.datetime]:
+        """Rejects and household plans (column values, persons) of a batch: no database."""
         now = utcnow()
-        dtref = self.dtref
         rejects: list[dict[str, Any]] = []
-        candidates: list[Item] = []
+        plans: list[_HouseholdPlan] = []
         for item in items:
             if item.error is not None:
                 error = item.error
@@ -454,14 +477,21 @@ class CafImporter:
                 )
                 counts["rejected"] += 1
                 continue
-            candidates.append(item)
+            plans.append(self._household_plan(item))
+        return plans, rejects, now
 
+    def _apply_items(
+        self,
+        candidates: list[_HouseholdPlan],
+        rejects: list[dict[str, Any]],
+        now: dt.datetime,
+        counts: Counter[str],
+    ) -> None:
+        dtref = self.dtref
         existing = self._load_households(candidates)
         plans: list[_HouseholdPlan] = []
-        for item in candidates:
-            household = item.household
-            if household is None:  # pragma: no cover - filtered above
-                continue
+        for plan in candidates:
+            item, household = plan.item, plan.household
             key = (household.numorg or "", household.matricule)
             found = existing.get(key)
             digest = item.digest or fingerprint(b"raw:" + household.raw_fragment.encode())
@@ -476,6 +506,9 @@ class CafImporter:
                 ):
                     counts["unchanged"] += 1
                     continue
+                plan.existing = found
+                plan.household_id = found["id"]
+                plan.changed = [name for name, value in plan.values.items() if found[name] != value]
             item.digest = digest
             for warning in household.warnings:
                 rejects.append(
@@ -490,7 +523,7 @@ class CafImporter:
                     )
                 )
                 counts["warnings"] += 1
-            plans.append(self._household_plan(item, found))
+            plans.append(plan)
 
         if plans:
             self._match_persons(plans)
@@ -522,12 +555,10 @@ class CafImporter:
             "replay_run_id": None,
         }
 
-    def _load_households(self, items: list[Item]) -> dict[tuple[str, str], dict[str, Any]]:
-        keys = {
-            (item.household.numorg or "", item.household.matricule)
-            for item in items
-            if item.household
-        }
+    def _load_households(
+        self, plans: list[_HouseholdPlan]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        keys = {(plan.household.numorg or "", plan.household.matricule) for plan in plans}
         if not keys:
             return {}
         matricules = {matricule for _numorg, matricule in keys}
@@ -565,15 +596,14 @@ class CafImporter:
                 )
         return found
 
-    def _household_plan(self, item: Item, existing: dict[str, Any] | None) -> _HouseholdPlan:
+    def _household_plan(self, item: Item) -> _HouseholdPlan:
+        """The plan of a household as if it were new (the caller adds what the database
+        knows of it)."""
         household = item.household
         if household is None:  # pragma: no cover - filtered by the caller
             raise ValueError("a household item is expected")
         values, person_values = self._values.prepare(household)
-        plan = _HouseholdPlan(item=item, household=household, existing=existing, values=values)
-        if existing is not None:
-            plan.household_id = existing["id"]
-            plan.changed = [name for name, value in values.items() if existing[name] != value]
+        plan = _HouseholdPlan(item=item, household=household, existing=None, values=values)
         closed = household.etat_dossier in CLOSED_STATES or household.transfer_out is not None
         entded = "ENTDED" in household.event_codes
         for caf, caf_values in zip(household.persons, person_values, strict=True):
@@ -1267,17 +1297,21 @@ class CafImporter:
             counts["events"] += len(events)
 
 
+def _enabled(name: str) -> bool:
+    """A switch of the app config or the environment, on unless ``0``/``false``/``no``/``off``."""
+    from flask import current_app
+
+    setting = current_app.config.get(name)
+    if setting is None:
+        setting = os.environ.get(name, "1")
+    return str(setting).strip().lower() not in ("0", "false", "no", "off")
+
+
 def _parse_in_child() -> bool:
     """Parse in a child process (PostgreSQL, fork available, not disabled by
     ``SPIE_IMPORT_PARSE_PROCESS=0``): parsing and database work then use two cores."""
-    from flask import current_app
-
-    setting = current_app.config.get("SPIE_IMPORT_PARSE_PROCESS")
-    if setting is None:
-        setting = os.environ.get("SPIE_IMPORT_PARSE_PROCESS", "1")
-    enabled = str(setting).strip().lower() not in ("0", "false", "no", "off")
     return (
-        enabled
+        _enabled("SPIE_IMPORT_PARSE_PROCESS")
         and hasattr(os, "fork")
         and db.engine is not None
         and db.engine.dialect.name == "postgresql"
