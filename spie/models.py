@@ -16,7 +16,6 @@ from spie.clocks.models import (
 )
 from spie.integrations.models import (
     CafHouseholdEvent,
-    CafHouseholdSync,
     FtOrientationSync,
     FtRegistration,
     FtRegistrationEvent,
@@ -79,7 +78,6 @@ __all__ = [
     "AssessmentGrid",
     "AuditEvent",
     "CafHouseholdEvent",
-    "CafHouseholdSync",
     "CasePause",
     "Commune",
     "Contract",

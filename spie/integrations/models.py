@@ -274,24 +274,6 @@ class ProbableMatch(Base):
     resulting_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
 
 
-class CafHouseholdSync(Base):
-    """Fingerprint of the last applied version of a CAF household, by organisme + matricule."""
-
-    __tablename__ = "caf_household_syncs"
-    # Matricule first: lookups filter on it (selective), the organisme is checked after.
-    __table_args__ = (UniqueConstraint("caf_matricule", "caf_numorg"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    caf_numorg: Mapped[str] = mapped_column(String(3))
-    caf_matricule: Mapped[str] = mapped_column(String(15))
-    household_id: Mapped[int] = mapped_column(
-        deferrable_fk("households.id", ondelete="CASCADE"), index=True
-    )
-    content_hash: Mapped[bytes] = mapped_column(LargeBinary(16))
-    flow_dtref: Mapped[dt.date]
-    run_id: Mapped[int | None]  # informational: no foreign key (a check per imported row)
-
-
 class CafHouseholdEvent(Base):
     __tablename__ = "caf_household_events"
     __table_args__ = (UniqueConstraint("household_id", "liquidated_on", "motifs"),)

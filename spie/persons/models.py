@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Index, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from spie.db import Base, TimestampMixin, VersionedMixin, deferrable_fk, enum_type
@@ -61,6 +61,11 @@ class Household(TimestampMixin, VersionedMixin, Base):
     family_situation: Mapped[str | None] = mapped_column(String(3))
     # DTREF of the newest flow applied: an older flow never overwrites newer data.
     last_flow_on: Mapped[dt.date | None]
+    # Fingerprint (BLAKE2b-128) of the household's bytes in the flow last applied, and that
+    # run (informational, no foreign key): a flow bringing the same bytes again is skipped
+    # before parsing. NULL for a household no CAF flow has written.
+    caf_content_hash: Mapped[bytes | None] = mapped_column(LargeBinary(16))
+    caf_run_id: Mapped[int | None]
 
     persons: Mapped[list[Person]] = relationship(back_populates="household")
 

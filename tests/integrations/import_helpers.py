@@ -94,7 +94,8 @@ SNAPSHOT_QUERIES = {
     "c.start_basis, c.clock_estimated, c.legal_deadline, c.target_date, c.paused_since, "
     "c.paused_days, c.closed_on, c.version FROM orientation_cases c "
     "JOIN persons p ON p.id = c.person_id",
-    "syncs": "SELECT caf_numorg, caf_matricule, content_hash, flow_dtref FROM caf_household_syncs",
+    "fingerprints": "SELECT caf_numorg, caf_matricule, caf_content_hash, last_flow_on "
+    "FROM households WHERE caf_content_hash IS NOT NULL",
     "audit": "SELECT resource_type, action, reason, count(*) FROM audit_events "
     "GROUP BY resource_type, action, reason",
 }

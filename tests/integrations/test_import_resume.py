@@ -177,7 +177,6 @@ def _tables(url: str) -> dict[str, Any]:
                 "households",
                 "sdd_periods",
                 "orientation_cases",
-                "caf_household_syncs",
                 "import_rejects",
                 "audit_events",
             ):

@@ -65,7 +65,6 @@ from spie.integrations.caf.values import HOUSEHOLD_COLUMNS, ValueBuilder
 from spie.integrations.models import (
     IMPORTED_STATUSES,
     CafHouseholdEvent,
-    CafHouseholdSync,
     ImportReject,
     ImportRun,
     ImportSource,
@@ -91,7 +90,6 @@ _LINE_SUFFIX = " (line "
 H = cast(Table, Household.__table__)
 P = cast(Table, Person.__table__)
 S = cast(Table, SddPeriod.__table__)
-SYNC = cast(Table, CafHouseholdSync.__table__)
 EVENTS = cast(Table, CafHouseholdEvent.__table__)
 CASES = cast(Table, OrientationCase.__table__)
 AUDIT = cast(Table, AuditEvent.__table__)
@@ -300,15 +298,10 @@ class CafImporter:
         self._commit.settle()
         return db.session
 
-    def _apply_bumps(self, bumps: list[tuple[int, int]], dtref: dt.date) -> None:
+    def _apply_bumps(self, household_ids: list[int], dtref: dt.date) -> None:
         """Unchanged households seen in a newer flow: remember that date (an older flow
         arriving later must not overwrite them)."""
         self._commit.settle()
-        sync_ids = [sync_id for sync_id, _household in bumps]
-        household_ids = [household for _sync, household in bumps]
-        db.session.execute(
-            update(SYNC).where(bulk.in_values(SYNC.c.id, sync_ids)).values(flow_dtref=dtref)
-        )
         db.session.execute(
             update(H)
             .where(
@@ -500,9 +493,10 @@ class CafImporter:
                     counts["unchanged"] += 1  # an older flow never overwrites a newer one
                     continue
                 if (
-                    found["sync_hash"] is not None
-                    and bytes(found["sync_hash"]) == digest
-                    and found["sync_dtref"] >= dtref
+                    found["caf_content_hash"] is not None
+                    and bytes(found["caf_content_hash"]) == digest
+                    and found["last_flow_on"] is not None
+                    and found["last_flow_on"] >= dtref
                 ):
                     counts["unchanged"] += 1
                     continue
@@ -562,9 +556,7 @@ class CafImporter:
         if not keys:
             return {}
         matricules = {matricule for _numorg, matricule in keys}
-        # Filter on the matricule (indexed, selective), then on the organisme here. Two
-        # statements rather than a join: the planner cannot count the values of the array
-        # parameter and hashed the whole sync table for each batch.
+        # Filter on the matricule (first column of the unique key), the organisme here.
         found: dict[tuple[str, str], dict[str, Any]] = {}
         for row in db.session.execute(
             select(
@@ -572,28 +564,12 @@ class CafImporter:
                 H.c.version,
                 *[H.c[name] for name in HOUSEHOLD_COLUMNS],
                 H.c.last_flow_on,
+                H.c.caf_content_hash,
             ).where(bulk.in_values(H.c.caf_matricule, matricules))
         ).mappings():
             key = (row["caf_numorg"], row["caf_matricule"])
             if key in keys:
-                found[key] = {**row, "sync_id": None, "sync_hash": None, "sync_dtref": None}
-        if not found:
-            return found
-        for sync in db.session.execute(
-            select(
-                SYNC.c.id,
-                SYNC.c.household_id,
-                SYNC.c.content_hash,
-                SYNC.c.flow_dtref,
-                SYNC.c.caf_numorg,
-                SYNC.c.caf_matricule,
-            ).where(bulk.in_values(SYNC.c.caf_matricule, matricules))
-        ):
-            household = found.get((sync.caf_numorg, sync.caf_matricule))
-            if household is not None and household["id"] == sync.household_id:
-                household.update(
-                    sync_id=sync.id, sync_hash=sync.content_hash, sync_dtref=sync.flow_dtref
-                )
+                found[key] = dict(row)
         return found
 
     def _household_plan(self, item: Item) -> _HouseholdPlan:
@@ -750,6 +726,8 @@ class CafImporter:
             {
                 **plan.values,
                 "last_flow_on": dtref,
+                "caf_content_hash": plan.item.digest,
+                "caf_run_id": self.run_id,
                 "version": 1,
                 "created_at": now,
                 "updated_at": now,
@@ -762,7 +740,14 @@ class CafImporter:
         for plan in plans:
             if plan.existing is None:
                 continue
-            row = {"id": plan.household_id, **plan.values, "last_flow_on": dtref, "updated_at": now}
+            row = {
+                "id": plan.household_id,
+                **plan.values,
+                "last_flow_on": dtref,
+                "caf_content_hash": plan.item.digest,
+                "caf_run_id": self.run_id,
+                "updated_at": now,
+            }
             updates.append(row)
             if plan.changed:
                 audit.append(
@@ -944,7 +929,7 @@ class CafImporter:
         self._open_cases_in_bulk(new_sdd, counts, rejects, audit, now)
         self._clock_events(entered, left, moved, counts, rejects, plans, now)
         self._held(held, counts)
-        self._sync_and_events(plans, counts)
+        self._events(plans, counts)
         bulk.insert_rows(AUDIT, audit)
 
     @staticmethod
@@ -1256,28 +1241,9 @@ class CafImporter:
             counts["probable_matches"] += 1
         db.session.flush()
 
-    def _sync_and_events(self, plans: list[_HouseholdPlan], counts: Counter[str]) -> None:
-        inserts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
+    def _events(self, plans: list[_HouseholdPlan], counts: Counter[str]) -> None:
         events: list[dict[str, Any]] = []
         for plan in plans:
-            row = {
-                "household_id": plan.household_id,
-                "content_hash": plan.item.digest,
-                "flow_dtref": self.dtref,
-                "run_id": self.run_id,
-            }
-            sync_id = plan.existing["sync_id"] if plan.existing is not None else None
-            if sync_id is None:
-                inserts.append(
-                    {
-                        "caf_numorg": plan.household.numorg,
-                        "caf_matricule": plan.household.matricule,
-                        **row,
-                    }
-                )
-            else:
-                updates.append({"id": sync_id, **row})
             for event in plan.household.events:
                 if not event.motifs:
                     continue
@@ -1290,8 +1256,6 @@ class CafImporter:
                         "run_id": self.run_id,
                     }
                 )
-        bulk.insert_rows(SYNC, inserts)
-        bulk.update_rows(SYNC, updates)
         if events:
             bulk.insert_ignoring_conflicts(EVENTS, events)
             counts["events"] += len(events)

@@ -55,9 +55,9 @@ from spie.integrations.caf.scanner import (
     Scanned,
     fingerprint,
 )
-from spie.integrations.models import CafHouseholdSync
+from spie.persons.models import Household
 
-SYNC: Table = CafHouseholdSync.__table__  # type: ignore[assignment]
+HOUSEHOLDS: Table = Household.__table__  # type: ignore[assignment]
 _LINE_SUFFIX = " (line "
 CHUNK = 250  # items per message
 QUEUE_SIZE = 16  # messages in flight
@@ -90,7 +90,7 @@ class SourceRefusedError(Exception):
         self.message = message
 
 
-Bumps = list[tuple[int, int]]  # (sync id, household id)
+Bumps = list[int]  # ids of unchanged households seen in a newer flow
 
 
 class Decider:
@@ -126,13 +126,18 @@ class Decider:
         if keys and dtref is not None:
             for found in self._session().execute(
                 select(
-                    SYNC.c.id,
-                    SYNC.c.caf_numorg,
-                    SYNC.c.caf_matricule,
-                    SYNC.c.content_hash,
-                    SYNC.c.flow_dtref,
-                    SYNC.c.household_id,
-                ).where(bulk.in_values(SYNC.c.caf_matricule, {matricule for _n, matricule in keys}))
+                    HOUSEHOLDS.c.id,
+                    HOUSEHOLDS.c.caf_numorg,
+                    HOUSEHOLDS.c.caf_matricule,
+                    HOUSEHOLDS.c.caf_content_hash,
+                    HOUSEHOLDS.c.last_flow_on,
+                ).where(
+                    bulk.in_values(
+                        HOUSEHOLDS.c.caf_matricule, {matricule for _n, matricule in keys}
+                    ),
+                    HOUSEHOLDS.c.caf_content_hash.is_not(None),
+                    HOUSEHOLDS.c.last_flow_on.is_not(None),
+                )
             ):
                 key = (found.caf_numorg, found.caf_matricule)
                 if key in keys:
@@ -147,12 +152,12 @@ class Decider:
             row = stored.get(key)
             decision = KEEP
             if row is not None and dtref is not None and key not in self.recent:
-                if row.flow_dtref > dtref:
+                if row.last_flow_on > dtref:
                     decision = SKIP  # an older flow never overwrites
-                elif bytes(row.content_hash) == scanned.digest:
+                elif bytes(row.caf_content_hash) == scanned.digest:
                     decision = SKIP
-                    if row.flow_dtref < dtref:
-                        bumps.append((row.id, row.household_id))
+                    if row.last_flow_on < dtref:
+                        bumps.append(row.id)
             if decision == KEEP and scanned.numorg and scanned.matricule:
                 self.recent[key] = scanned.position
                 self._kept_order.append((scanned.position, key))
