@@ -12,7 +12,9 @@ from spie.common.nir import nir_key, normalize_name
 from spie.integrations.caf.parser import CafHousehold, CafPerson
 from spie.persons.models import CafRole, Public, Sex
 
-_ROLES = frozenset(role.value for role in CafRole)
+# Members by value: a dict lookup per person instead of an Enum call.
+_ROLES = {role.value: role for role in CafRole}
+_SEXES = {sex.value: sex for sex in Sex}
 _SEARCH_NAMES_MAX = 50_000
 
 #: The household columns a flow sets (the keys of :meth:`ValueBuilder.household_values`).
@@ -98,13 +100,11 @@ class ValueBuilder:
         return found
 
     def person_values(self, caf: CafPerson, address: dict[str, Any] | None) -> dict[str, Any]:
-        role = (
-            caf.role if caf.role in _ROLES else (caf.pfa_role if caf.pfa_role in _ROLES else None)
-        )
+        role = _ROLES.get(caf.role) or _ROLES.get(caf.pfa_role)  # type: ignore[arg-type]
         last_name = clip(caf.last_name, 100) or caf.last_name
         first_name = clip(caf.first_name, 100) or caf.first_name
         values: dict[str, Any] = {
-            "caf_role": CafRole(role) if role else None,
+            "caf_role": role,
             "civility": clip(caf.qual, 3),
             "last_name": last_name,
             "birth_name": clip(caf.birth_name, 100),
@@ -113,12 +113,14 @@ class ValueBuilder:
             "search_name": self.search_name(last_name, first_name),
             "birth_date": caf.birth_date,
             "birth_place": clip(caf.birth_place, 100),
-            "sex": Sex(caf.sex) if caf.sex in ("1", "2") else None,
+            "sex": _SEXES.get(caf.sex),  # type: ignore[arg-type]
             "public": Public.BRSA,
         }
         if caf.nir13 is not None:
             if caf.nir_key_valid:
-                values.update(nir=caf.nir13, nir_key=nir_key(caf.nir13), nir_verified=True)
+                # A valid key given is the computed one; computed when none is given.
+                key = int(caf.nir_key) if caf.nir_key else nir_key(caf.nir13)
+                values.update(nir=caf.nir13, nir_key=key, nir_verified=True)
             else:
                 given = int(caf.nir_key) if caf.nir_key and caf.nir_key.isdigit() else 0
                 values.update(
