@@ -172,7 +172,7 @@ class FilteringReader:
 
     def _fill(self) -> None:
         # Enough bytes for a whole window: each window is one lookup, which PostgreSQL runs as
-        # a scan of the sync table once it is large (one window per megabyte read made 2.3
+        # a scan of the households once they are many (one window per megabyte read made 2.3
         # times as many scans).
         target = len(self._buffer) + _RAW_CHUNK if self._stalled else _FILL_TARGET
         while not self._eof and len(self._buffer) < target:
