@@ -61,20 +61,23 @@ def _count_elsewhere(database_url: str, table: str) -> int:
         engine.dispose()
 
 
+def _send_batch(batch: bulk.BatchCommit, statement: str) -> None:
+    """One import batch: its checks deferred, its statement, its COMMIT sent."""
+    batch.defer_checks()
+    db.session.execute(text(statement))
+    batch.start()
+
+
 @needs_postgresql
 def test_a_commit_sent_without_waiting_is_committed_once_settled(own_session, database_url):
     batch = bulk.BatchCommit()
-    batch.defer_checks()
-    db.session.execute(text("INSERT INTO bc_parent (id) VALUES (1), (2)"))
-    batch.start()
+    _send_batch(batch, "INSERT INTO bc_parent (id) VALUES (1), (2)")
     assert batch.in_flight
     batch.settle()
     assert not batch.in_flight
     assert _count_elsewhere(database_url, "bc_parent") == 2
     # The connection is free again: the next batch runs on it.
-    batch.defer_checks()
-    db.session.execute(text("INSERT INTO bc_child (id, parent_id) VALUES (10, 1)"))
-    batch.start()
+    _send_batch(batch, "INSERT INTO bc_child (id, parent_id) VALUES (10, 1)")
     batch.settle()
     assert _count_elsewhere(database_url, "bc_child") == 1
 
@@ -82,13 +85,9 @@ def test_a_commit_sent_without_waiting_is_committed_once_settled(own_session, da
 @needs_postgresql
 def test_deferred_foreign_key_checks_fail_at_the_commit_and_keep_nothing(own_session, database_url):
     batch = bulk.BatchCommit()
-    batch.defer_checks()
-    db.session.execute(text("INSERT INTO bc_parent (id) VALUES (1)"))
-    batch.start()
-    batch.defer_checks()  # settles the first batch, defers the second one's checks
-    # Deferred: the orphan passes its statement ...
-    db.session.execute(text("INSERT INTO bc_child (id, parent_id) VALUES (10, 1), (11, 99)"))
-    batch.start()
+    _send_batch(batch, "INSERT INTO bc_parent (id) VALUES (1)")
+    # The second batch settles the first; deferred, its orphan passes its statement ...
+    _send_batch(batch, "INSERT INTO bc_child (id, parent_id) VALUES (10, 1), (11, 99)")
     # ... and fails at the COMMIT, raised when the importer settles.
     with pytest.raises(psycopg.errors.ForeignKeyViolation):
         batch.settle()
@@ -114,9 +113,7 @@ def test_without_overlap_the_commit_is_immediate_and_checks_are_not_deferred(
     own_session, database_url
 ):
     batch = bulk.BatchCommit(overlap=False)
-    batch.defer_checks()
-    db.session.execute(text("INSERT INTO bc_parent (id) VALUES (1)"))
-    batch.start()
+    _send_batch(batch, "INSERT INTO bc_parent (id) VALUES (1)")
     assert not batch.in_flight
     assert _count_elsewhere(database_url, "bc_parent") == 1
     batch.defer_checks()
